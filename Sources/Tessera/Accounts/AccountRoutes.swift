@@ -1,0 +1,55 @@
+import Foundation
+import Hummingbird
+
+extension AccountService {
+    func addRoutes(to routes: RouteTable) {
+        routes.open(
+            Operation(
+                .post, "/api/v1/auth/register", "Create an account", tag: "Accounts",
+                description: "At least one of email, phone, username. With TESSERA_REGISTRATION=approval the account starts pending and no tokens are returned.",
+                request: "RegisterRequest", responses: [(201, "Registration"), (400, "Error"), (409, "Error")])
+        ) { request, context in
+            var request = request
+            let body = try await request.decodeJSON(as: RegisterRequest.self, context: context)
+            return EditedResponse(status: .created, response: try await register(body, client: context.client(request)))
+        }
+        for path in ["/api/v1/auth/token", "/api/v1/token"] {
+            routes.open(
+                Operation(
+                    .post, path, "Sign in with a password", tag: "Tokens",
+                    description: "`login` is an e-mail, a phone (any common format) or a username; `email`, `phone` or `username` work as the key too.",
+                    request: "LoginRequest", responses: [(200, "TokenGrant"), (400, "Error"), (401, "Error"), (403, "Error")])
+            ) { request, context in
+                var request = request
+                let body = try await request.decodeJSON(as: LoginRequest.self, context: context)
+                return try await login(body, client: context.client(request))
+            }
+        }
+        routes.signedIn(
+            Operation(.get, "/api/v1/me", "The signed-in user", tag: "Me", responses: [(200, "User"), (401, "Error")])
+        ) { _, context in
+            try await me(context.identity.userID)
+        }
+        routes.signedIn(
+            Operation(
+                .patch, "/api/v1/me", "Change names, e-mail, phone or username", tag: "Me",
+                description: "A new e-mail clears email_verified; a new phone clears phone_verified. role, status and other fields are ignored.",
+                request: "ProfileChange", responses: [(200, "User"), (400, "Error"), (401, "Error"), (409, "Error")])
+        ) { request, context in
+            var request = request
+            let change = try await request.decodeJSON(as: ProfileChange.self, context: context)
+            return try await update(context.identity.userID, change)
+        }
+        routes.signedIn(
+            Operation(
+                .post, "/api/v1/me/password", "Change the password", tag: "Me",
+                description: "Ends every other session of the user.", request: "PasswordChange",
+                responses: [(204, nil), (400, "Error"), (401, "Error")])
+        ) { request, context in
+            var request = request
+            let body = try await request.decodeJSON(as: PasswordChange.self, context: context)
+            try await changePassword(context.identity, body)
+            return HTTPResponse.Status.noContent
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Foundation
+import SQLKit
+
+/// How a login names an account; a string that reads as a phone may also be a username.
+enum LoginName: Sendable, Equatable {
+    case email(String)
+    case username(String)
+    case phoneOrUsername(PhoneNumber, String)
+
+    init(_ text: String, region: PhoneRegion) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        if trimmed.contains("@") {
+            self = .email(trimmed.lowercased())
+        } else if let phone = PhoneNumber(trimmed, region: region) {
+            self = .phoneOrUsername(phone, trimmed.lowercased())
+        } else {
+            self = .username(trimmed.lowercased())
+        }
+    }
+}
+
+/// SQL for users and their roles.
+struct UserStore: Sendable {
+    func insert(_ user: User, role: BuiltInRole, _ db: any SQLDatabase) async throws {
+        try await db.insert(into: "users")
+            .columns(User.columns + ["email_key", "username_key"])
+            .values(
+                SQLBind(user.id), SQLBind(user.email), SQLBind(user.phone), SQLBind(user.username), SQLBind(user.passwordHash),
+                SQLBind(user.firstName), SQLBind(user.lastName), SQLBind(user.middleName), SQLBind(user.kind.rawValue),
+                SQLBind(user.status.rawValue), SQLBind(user.emailVerified), SQLBind(user.phoneVerified), SQLBind(user.dateJoined),
+                SQLBind(user.lastLogin), SQLBind(user.email?.lowercased()), SQLBind(user.username?.lowercased())
+            )
+            .run()
+        try await grant([role.rawValue], to: user.id, db)
+    }
+
+    func find(_ id: UUID, _ db: any SQLDatabase) async throws -> User? {
+        try await db.select().columns(User.columns.map { SQLColumn($0) }).from("users").where("id", .equal, SQLBind(id))
+            .first().map(User.init(row:))
+    }
+
+    func find(_ login: LoginName, _ db: any SQLDatabase) async throws -> User? {
+        let query = db.select().columns(User.columns.map { SQLColumn($0) }).from("users")
+        switch login {
+        case .email(let key):
+            query.where("email_key", .equal, SQLBind(key))
+        case .username(let key):
+            query.where("username_key", .equal, SQLBind(key))
+        case .phoneOrUsername(let phone, let key):
+            query.where("phone", .equal, SQLBind(phone.e164)).orWhere("username_key", .equal, SQLBind(key))
+        }
+        // A phone and a username may name two accounts; the phone wins.
+        let users = try await query.limit(2).all().map(User.init(row:))
+        if case .phoneOrUsername(let phone, _) = login, users.count > 1 {
+            return users.first { $0.phone == phone.e164 }
+        }
+        return users.first
+    }
+
+    /// The first of `email`, `phone`, `username` that another account already uses.
+    func takenField(email: String?, phone: String?, username: String?, except id: UUID? = nil, _ db: any SQLDatabase) async throws -> String? {
+        for (field, column, value) in [("email", "email_key", email?.lowercased()), ("phone", "phone", phone), ("username", "username_key", username?.lowercased())] {
+            guard let value else { continue }
+            var query = db.select().column("id").from("users").where(SQLColumn(column), .equal, SQLBind(value))
+            if let id { query = query.where("id", .notEqual, SQLBind(id)) }
+            if try await query.first() != nil { return field }
+        }
+        return nil
+    }
+
+    /// Writes the fields a user may change about themselves.
+    func saveProfile(_ user: User, _ db: any SQLDatabase) async throws {
+        try await db.update("users")
+            .set("email", to: SQLBind(user.email)).set("email_key", to: SQLBind(user.email?.lowercased()))
+            .set("phone", to: SQLBind(user.phone))
+            .set("username", to: SQLBind(user.username)).set("username_key", to: SQLBind(user.username?.lowercased()))
+            .set("first_name", to: SQLBind(user.firstName)).set("last_name", to: SQLBind(user.lastName))
+            .set("middle_name", to: SQLBind(user.middleName))
+            .set("email_verified", to: SQLBind(user.emailVerified)).set("phone_verified", to: SQLBind(user.phoneVerified))
+            .where("id", .equal, SQLBind(user.id))
+            .run()
+    }
+
+    func setPasswordHash(_ hash: String, for id: UUID, _ db: any SQLDatabase) async throws {
+        try await db.update("users").set("password_hash", to: SQLBind(hash)).where("id", .equal, SQLBind(id)).run()
+    }
+
+    func recordLogin(_ id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
+        try await db.update("users").set("last_login", to: SQLBind(now)).where("id", .equal, SQLBind(id)).run()
+    }
+
+    /// The user's RBAC role codes, sorted.
+    func roles(of id: UUID, _ db: any SQLDatabase) async throws -> [String] {
+        try await db.select().column(SQLColumn("code_name", table: "roles")).from("roles")
+            .join("user_roles", on: SQLColumn("role_id", table: "user_roles"), .equal, SQLColumn("id", table: "roles"))
+            .where(SQLColumn("user_id", table: "user_roles"), .equal, SQLBind(id))
+            .orderBy(SQLColumn("code_name", table: "roles"))
+            .all(decodingColumn: "code_name", as: String.self)
+    }
+
+    /// Adds roles by code name; unknown codes are returned, not silently dropped.
+    @discardableResult
+    func grant(_ codes: [String], to id: UUID, _ db: any SQLDatabase) async throws -> [String] {
+        var unknown: [String] = []
+        for code in codes {
+            guard let roleID = try await db.select().column("id").from("roles").where("code_name", .equal, SQLBind(code))
+                .first(decodingColumn: "id", as: UUID.self)
+            else {
+                unknown.append(code)
+                continue
+            }
+            let exists = try await db.select().column("role_id").from("user_roles").where("user_id", .equal, SQLBind(id))
+                .where("role_id", .equal, SQLBind(roleID)).first() != nil
+            if !exists {
+                try await db.insert(into: "user_roles").columns("user_id", "role_id").values(SQLBind(id), SQLBind(roleID)).run()
+            }
+        }
+        return unknown
+    }
+}

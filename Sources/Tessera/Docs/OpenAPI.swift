@@ -1,0 +1,73 @@
+import Hummingbird
+
+/// The OpenAPI 3.1 document, generated from the registered operations: a route cannot exist
+/// without appearing here.
+func openAPIDocument(_ operations: [Operation]) -> JSON {
+    var paths: [(String, JSON)] = []
+    for operation in operations {
+        let entry = (operation.method.rawValue.lowercased(), describe(operation))
+        if let index = paths.firstIndex(where: { $0.0 == operation.path }), case .object(var methods) = paths[index].1 {
+            methods.append(entry)
+            paths[index].1 = .object(methods)
+        } else {
+            paths.append((operation.path, .object([entry])))
+        }
+    }
+    return [
+        "openapi": "3.1.0",
+        "info": [
+            "title": "Tessera",
+            "version": "1",
+            "description": "Authentication and user management. Errors are {\"detail\", \"code\"} (+ \"fields\" for validation errors); every path also answers with a trailing slash.",
+        ],
+        "paths": .object(paths),
+        "components": [
+            "schemas": .object(Schemas.all),
+            "securitySchemes": ["bearer": ["type": "http", "scheme": "bearer", "bearerFormat": "JWT"]],
+        ],
+    ]
+}
+
+private func describe(_ operation: Operation) -> JSON {
+    var fields: [(String, JSON)] = [
+        ("summary", .string(operation.summary)),
+        ("tags", [.string(operation.tag)]),
+        ("operationId", .string(operationID(operation))),
+    ]
+    if let description = operation.description { fields.append(("description", .string(description))) }
+    if operation.access == .signedIn { fields.append(("security", .array([["bearer": []]]))) }
+    if !operation.parameters.isEmpty {
+        fields.append(
+            (
+                "parameters",
+                .array(
+                    operation.parameters.map { p in
+                        ["name": .string(p.name), "in": .string(p.location), "required": .bool(p.required), "schema": p.schema, "description": .string(p.description)]
+                    })
+            ))
+    }
+    if let request = operation.request {
+        fields.append(("requestBody", ["required": true, "content": ["application/json": ["schema": Schemas.ref(request)]]]))
+    }
+    var responses: [(String, JSON)] = []
+    for (status, schema) in operation.responses {
+        var response: [(String, JSON)] = [("description", .string(HTTPResponse.Status(code: status).reasonPhrase))]
+        if let schema {
+            let media = schema == "HTML" ? "text/html" : "application/json"
+            let content: JSON = ["schema": Schemas.ref(schema)]
+            response.append(("content", .object([(media, content)])))
+        }
+        responses.append((String(status), .object(response)))
+    }
+    fields.append(("responses", .object(responses)))
+    return .object(fields)
+}
+
+/// `post /api/v1/auth/token/refresh` → `post_auth_token_refresh`.
+private func operationID(_ operation: Operation) -> String {
+    let words = operation.path.split(separator: "/").filter { $0 != "api" && $0 != "v1" }.map {
+        $0.replacingOccurrences(of: "{", with: "by_").replacingOccurrences(of: "}", with: "")
+            .replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "")
+    }
+    return ([operation.method.rawValue.lowercased()] + words).joined(separator: "_")
+}

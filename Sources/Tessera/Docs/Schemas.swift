@@ -1,0 +1,104 @@
+/// JSON Schemas of the API's bodies, referenced by name from each `Operation`.
+enum Schemas {
+    static let string: JSON = ["type": "string"]
+    static let nullableString: JSON = ["type": ["string", "null"]]
+    static let dateTime: JSON = ["type": "string", "format": "date-time"]
+    static let uuid: JSON = ["type": "string", "format": "uuid"]
+
+    static func object(_ properties: [(String, JSON)], required: [String] = []) -> JSON {
+        var pairs: [(String, JSON)] = [("type", "object"), ("properties", .object(properties))]
+        if !required.isEmpty { pairs.append(("required", .array(required.map(JSON.string)))) }
+        return .object(pairs)
+    }
+
+    static func ref(_ name: String) -> JSON { ["$ref": .string("#/components/schemas/\(name)")] }
+
+    static func page(of item: String) -> JSON {
+        object(
+            [
+                ("count", ["type": "integer"]), ("next", nullableString), ("previous", nullableString),
+                ("results", ["type": "array", "items": ref(item)]),
+            ], required: ["count", "next", "previous", "results"])
+    }
+
+    static let all: [(String, JSON)] = [
+        (
+            "Error",
+            object(
+                [
+                    ("detail", string), ("code", string),
+                    ("fields", ["type": "object", "additionalProperties": ["type": "array", "items": string]]),
+                ], required: ["detail", "code"])
+        ),
+        (
+            "User",
+            object(
+                [
+                    ("id", uuid), ("email", nullableString), ("phone", ["type": ["string", "null"], "description": "E.164"]),
+                    ("username", nullableString), ("first_name", string), ("last_name", string), ("middle_name", string),
+                    ("role", ["type": "string", "enum": ["client", "specialist"]]), ("roles", ["type": "array", "items": string]),
+                    ("status", ["type": "string", "enum": ["active", "pending", "rejected", "disabled"]]),
+                    ("email_verified", ["type": "boolean"]), ("phone_verified", ["type": "boolean"]), ("date_joined", dateTime),
+                    ("last_login", ["type": ["string", "null"], "format": "date-time"]),
+                ],
+                required: [
+                    "id", "email", "phone", "username", "first_name", "last_name", "middle_name", "role", "roles", "status",
+                    "email_verified", "phone_verified", "date_joined", "last_login",
+                ])
+        ),
+        (
+            "RegisterRequest",
+            object(
+                [
+                    ("email", string), ("phone", string), ("username", string), ("password", string), ("password2", string),
+                    ("first_name", string), ("last_name", string), ("middle_name", string),
+                    ("role", ["type": "string", "enum": ["client", "specialist"], "default": "client"]),
+                ], required: ["password"])
+        ),
+        ("Registration", object([("user", ref("User")), ("access", string), ("refresh", string)], required: ["user"])),
+        (
+            "LoginRequest",
+            object(
+                [
+                    ("login", ["type": "string", "description": "E-mail, phone or username"]), ("email", string), ("phone", string),
+                    ("username", string), ("password", string),
+                ], required: ["password"])
+        ),
+        (
+            "TokenGrant",
+            object(
+                [
+                    ("access", string), ("refresh", string), ("token_type", ["type": "string", "const": "Bearer"]),
+                    ("expires_in", ["type": "integer", "description": "Seconds until the access token expires"]),
+                    ("refresh_expires_in", ["type": "integer"]), ("user", ref("User")),
+                ], required: ["access", "refresh", "token_type", "expires_in", "refresh_expires_in", "user"])
+        ),
+        (
+            "ProfileChange",
+            object([
+                ("email", nullableString), ("phone", nullableString), ("username", nullableString), ("first_name", nullableString),
+                ("last_name", nullableString), ("middle_name", nullableString),
+            ])
+        ),
+        ("PasswordChange", object([("current_password", string), ("new_password", string)], required: ["current_password", "new_password"])),
+        ("RefreshRequest", object([("refresh", string)], required: ["refresh"])),
+        ("VerifyRequest", object([("token", string)], required: ["token"])),
+        ("RevokeAllRequest", object([("keep_current", ["type": "boolean", "default": false])])),
+        ("RevokedCount", object([("revoked", ["type": "integer"])], required: ["revoked"])),
+        (
+            "Session",
+            object(
+                [
+                    ("id", uuid), ("created_at", dateTime), ("last_used_at", dateTime), ("expires_at", dateTime), ("ip_address", string),
+                    ("user_agent", string), ("current", ["type": "boolean"]),
+                ], required: ["id", "created_at", "last_used_at", "expires_at", "ip_address", "user_agent", "current"])
+        ),
+        ("SessionPage", page(of: "Session")),
+        ("Empty", object([])),
+        ("Health", object([("status", string)], required: ["status"])),
+        ("Ready", object([("status", string), ("database", string)], required: ["status", "database"])),
+        ("JWKS", object([("keys", ["type": "array", "items": ["type": "object"]])], required: ["keys"])),
+        ("OpenAPI", ["type": "object", "description": "This document"]),
+        ("HTML", ["type": "string"]),
+    ]
+}

@@ -1,0 +1,66 @@
+import Foundation
+import Hummingbird
+
+/// The one error type of the API: a stable snake_case `code`, a human `detail`, and for validation
+/// errors the `fields` at fault. Every failure leaves the server as this body.
+public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let detail: String
+    public var fields: [String: [String]]?
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ detail: String, fields: [String: [String]]? = nil) {
+        self.status = status
+        self.code = code
+        self.detail = detail
+        self.fields = fields
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        let data = try JSONEncoder().encode(ErrorBody(detail: detail, code: code, fields: fields))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+private struct ErrorBody: Encodable {
+    let detail: String
+    let code: String
+    let fields: [String: [String]]?
+}
+
+extension APIError {
+    public static func validation(_ fields: [String: [String]], detail: String = "Invalid input.") -> APIError {
+        APIError(.badRequest, "validation_error", detail, fields: fields)
+    }
+    public static func validation(_ detail: String) -> APIError {
+        APIError(.badRequest, "validation_error", detail)
+    }
+    public static let invalidCredentials = APIError(.unauthorized, "invalid_credentials", "No active account found with the given credentials.")
+    public static let notAuthenticated = APIError(.unauthorized, "not_authenticated", "Authentication credentials were not provided.")
+    public static func tokenNotValid(_ detail: String = "Token is invalid.") -> APIError {
+        APIError(.unauthorized, "token_not_valid", detail)
+    }
+    public static let tokenExpired = APIError(.unauthorized, "token_expired", "Token has expired.")
+    public static let tokenReused = APIError(.unauthorized, "token_reused", "Refresh token was already used; the session has been ended.")
+    public static let accountDisabled = APIError(.forbidden, "account_disabled", "This account is disabled.")
+    public static let accountPending = APIError(.forbidden, "account_pending", "This account is waiting for approval.")
+    public static let permissionDenied = APIError(.forbidden, "permission_denied", "You do not have permission to perform this action.")
+    public static let notFound = APIError(.notFound, "not_found", "Not found.")
+    public static let payloadTooLarge = APIError(.contentTooLarge, "payload_too_large", "Request body is too large.")
+    public static let unsupportedMediaType = APIError(
+        .unsupportedMediaType, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json).")
+    public static let internalError = APIError(.internalServerError, "internal_error", "Internal server error.")
+
+    public static func alreadyExists(_ field: String) -> APIError {
+        APIError(.conflict, "already_exists", "A user with this \(field) already exists.", fields: [field: ["A user with this \(field) already exists."]])
+    }
+
+    public static func methodNotAllowed(_ allowed: [HTTPRequest.Method]) -> APIError {
+        var error = APIError(.methodNotAllowed, "method_not_allowed", "Method not allowed.")
+        error.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
+        return error
+    }
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Hummingbird
+
+private struct RefreshRequest: Decodable {
+    var refresh: String
+}
+
+private struct VerifyRequest: Decodable {
+    var token: String
+}
+
+private struct RevokeAllRequest: Decodable {
+    var keep_current: Bool?
+}
+
+private struct RevokedCount: ResponseEncodable {
+    let revoked: Int
+}
+
+extension SessionService {
+    func addRoutes(to routes: RouteTable) {
+        routes.open(
+            Operation(
+                .post, "/api/v1/auth/token/refresh", "Rotate a refresh token", tag: "Tokens",
+                description: "Refresh tokens are single-use. The same token again within TESSERA_REFRESH_REUSE_GRACE returns the session's live pair; after it, the whole session ends (401 token_reused).",
+                request: "RefreshRequest", responses: [(200, "TokenGrant"), (400, "Error"), (401, "Error")])
+        ) { request, context in
+            var request = request
+            return try await refresh(try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh)
+        }
+        routes.open(
+            Operation(
+                .post, "/api/v1/auth/token/verify", "Check an access token", tag: "Tokens",
+                description: "200 {} for a valid access token of a live session, else 401.",
+                request: "VerifyRequest", responses: [(200, "Empty"), (400, "Error"), (401, "Error")])
+        ) { request, context in
+            var request = request
+            _ = try await authenticate(try await request.decodeJSON(as: VerifyRequest.self, context: context).token)
+            return JSON.object([])
+        }
+        routes.open(
+            Operation(
+                .post, "/api/v1/auth/token/revoke", "End the session of a refresh token", tag: "Tokens",
+                description: "Idempotent: an already ended session answers 204 too.", request: "RefreshRequest",
+                responses: [(204, nil), (400, "Error"), (401, "Error")])
+        ) { request, context in
+            var request = request
+            try await revoke(refreshToken: try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh)
+            return HTTPResponse.Status.noContent
+        }
+        routes.signedIn(
+            Operation(
+                .post, "/api/v1/auth/logout", "End the caller's session", tag: "Tokens",
+                description: "Its access and refresh tokens stop working at once.", responses: [(204, nil), (401, "Error")])
+        ) { _, context in
+            _ = try await revoke(context.identity.sessionID, of: context.identity.userID)
+            return HTTPResponse.Status.noContent
+        }
+        routes.signedIn(
+            Operation(
+                .post, "/api/v1/auth/token/revoke-all", "End every session of the caller", tag: "Tokens",
+                description: "This one too, unless {\"keep_current\": true}.", request: "RevokeAllRequest",
+                responses: [(200, "RevokedCount"), (401, "Error")])
+        ) { request, context in
+            var request = request
+            let keep = try await request.decodeJSONIfPresent(as: RevokeAllRequest.self, context: context)?.keep_current ?? false
+            return RevokedCount(revoked: try await revokeAll(of: context.identity.userID, keeping: keep ? context.identity.sessionID : nil))
+        }
+        routes.signedIn(
+            Operation(
+                .get, "/api/v1/me/sessions", "The caller's live sessions", tag: "Me",
+                parameters: Operation.Parameter.page, responses: [(200, "SessionPage"), (401, "Error")])
+        ) { request, context in
+            let page = try PageRequest(request)
+            let (total, sessions) = try await live(of: context.identity.userID, page: page)
+            return try Page(sessions.map { SessionResponse($0, current: context.identity.sessionID) }, count: total, page: page, request: request)
+        }
+        routes.signedIn(
+            Operation(
+                .delete, "/api/v1/me/sessions/{id}", "End one of the caller's sessions", tag: "Me",
+                parameters: [.init(name: "id", location: "path", schema: ["type": "string", "format": "uuid"], description: "Session id", required: true)],
+                responses: [(204, nil), (401, "Error"), (404, "Error")])
+        ) { _, context in
+            guard let id = context.parameters.get("id", as: UUID.self),
+                try await revoke(id, of: context.identity.userID)
+            else { throw APIError.notFound }
+            return HTTPResponse.Status.noContent
+        }
+    }
+}
+
+extension Operation.Parameter {
+    static let page: [Operation.Parameter] = [
+        .init(name: "page", location: "query", schema: ["type": "integer", "minimum": 1], description: "Page number, from 1"),
+        .init(name: "page_size", location: "query", schema: ["type": "integer", "minimum": 1, "maximum": 100], description: "Items per page (default 20, at most 100)"),
+    ]
+}

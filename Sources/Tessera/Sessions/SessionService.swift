@@ -1,0 +1,127 @@
+import Foundation
+import Logging
+import Hummingbird
+import SQLKit
+
+/// Sessions and the tokens that ride on them: opening one at login, checking an access token on
+/// every request, rotating refresh tokens, and ending sessions.
+public struct SessionService: Sendable {
+    let database: any Database
+    let store: SessionStore
+    let users: UserStore
+    let tokens: TokenService
+    let settings: Settings
+    let clock: Clock
+    let logger: Logger
+
+    /// What a successful login or refresh returns (SPEC §4).
+    struct Grant: Encodable, Sendable, ResponseEncodable {
+        let access: String
+        let refresh: String
+        let token_type = "Bearer"
+        let expires_in: Int
+        let refresh_expires_in: Int
+        let user: UserResponse
+    }
+
+    /// Opens a session for `user` inside the caller's transaction.
+    func open(for user: User, client: ClientInfo, _ db: any SQLDatabase) async throws -> SessionRecord {
+        let now = clock.now()
+        let session = SessionRecord(
+            id: UUID(), userID: user.id, createdAt: now, expiresAt: now.addingTimeInterval(settings.sessionTTL), client: client)
+        try await store.insert(session, db)
+        return session
+    }
+
+    func grant(_ user: User, roles: [String], session: SessionRecord) async throws -> Grant {
+        let pair = try await tokens.pair(userID: user.id, roles: roles, session: session)
+        return Grant(
+            access: pair.access, refresh: pair.refresh, expires_in: pair.accessExpiresIn, refresh_expires_in: pair.refreshExpiresIn,
+            user: UserResponse(user: user, roles: roles))
+    }
+
+    /// The hot path: a signature check and one primary-key lookup, so a revoked session's access
+    /// tokens are refused on the next request on every instance.
+    func authenticate(_ accessToken: String) async throws -> Identity {
+        let claims = try await tokens.verify(accessToken, as: .access)
+        guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
+        let now = clock.now()
+        let session = try await database.read { db in try await self.store.find(sessionID, db) }
+        guard let session, session.userID == userID, session.isLive(at: now) else {
+            throw APIError.tokenNotValid("Session has ended.")
+        }
+        return Identity(userID: userID, sessionID: sessionID, roles: claims.roles ?? [])
+    }
+
+    private enum Rotation: Sendable {
+        case rotated(SessionRecord)
+        case ended
+        case reused
+    }
+
+    /// Single-use refresh with a grace for clients that fired twice. The session row is locked (or
+    /// the SQLite writer held) for the whole decision, so concurrent refreshes of one token line up:
+    /// the first rotates and the rest, inside the grace, get that same new token — never a fork.
+    func refresh(_ refreshToken: String) async throws -> Grant {
+        let claims = try await tokens.verify(refreshToken, as: .refresh)
+        guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
+        let now = clock.now()
+        let grace = settings.refreshReuseGrace
+        let outcome: Rotation = try await database.transaction { db in
+            guard var session = try await self.store.find(sessionID, db, forUpdate: true), session.userID == userID,
+                session.isLive(at: now)
+            else { return .ended }
+            if claims.jti == session.refreshJTI {
+                session.previousRefreshJTI = session.refreshJTI
+                session.refreshJTI = UUID().uuidString.lowercased()
+                session.rotatedAt = now
+                session.lastUsedAt = now
+                try await self.store.saveRotation(session, db)
+                return .rotated(session)
+            }
+            // The parent of the live token, replayed soon after: the client lost our answer, so it
+            // gets the live token again (GoTrue does the same) instead of losing the session.
+            if claims.jti == session.previousRefreshJTI && now.timeIntervalSince(session.rotatedAt) <= grace {
+                return .rotated(session)
+            }
+            try await self.store.revoke(session.id, at: now, db)
+            return .reused
+        }
+        switch outcome {
+        case .ended:
+            throw APIError.tokenNotValid("Session has ended.")
+        case .reused:
+            logger.warning("refresh token reuse; session ended", metadata: ["session": "\(sessionID)", "user": "\(userID)"])
+            throw APIError.tokenReused
+        case .rotated(let session):
+            let (user, roles) = try await database.read { db in
+                (try await self.users.find(userID, db), try await self.users.roles(of: userID, db))
+            }
+            guard let user, user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
+            return try await grant(user, roles: roles, session: session)
+        }
+    }
+
+    /// Ends the session a refresh token belongs to; unknown or already ended sessions are fine.
+    func revoke(refreshToken: String) async throws {
+        let claims = try await tokens.verify(refreshToken, as: .refresh, allowExpired: true)
+        guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
+        let now = clock.now()
+        try await database.transaction { db in try await self.store.revoke(sessionID, userID: userID, at: now, db) }
+    }
+
+    func revoke(_ sessionID: UUID, of userID: UUID) async throws -> Bool {
+        let now = clock.now()
+        return try await database.transaction { db in try await self.store.revoke(sessionID, userID: userID, at: now, db) }
+    }
+
+    func revokeAll(of userID: UUID, keeping: UUID?) async throws -> Int {
+        let now = clock.now()
+        return try await database.transaction { db in try await self.store.revokeAll(userID: userID, keeping: keeping, at: now, db) }
+    }
+
+    func live(of userID: UUID, page: PageRequest) async throws -> (total: Int, sessions: [SessionRecord]) {
+        let now = clock.now()
+        return try await database.read { db in try await self.store.live(userID: userID, at: now, page: page, db) }
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import SQLKit
+
+/// SQL for sessions. Every query names the session by primary key or the user by an index.
+struct SessionStore: Sendable {
+    let engine: SQLEngine
+
+    func insert(_ session: SessionRecord, _ db: any SQLDatabase) async throws {
+        try await db.insert(into: "sessions")
+            .columns(SessionRecord.columns)
+            .values(
+                SQLBind(session.id), SQLBind(session.userID), SQLBind(session.createdAt), SQLBind(session.lastUsedAt),
+                SQLBind(session.expiresAt), SQLBind(session.revokedAt), SQLBind(session.ipAddress), SQLBind(session.userAgent),
+                SQLBind(session.refreshJTI), SQLBind(session.previousRefreshJTI), SQLBind(session.rotatedAt)
+            )
+            .run()
+    }
+
+    /// The session, locked against concurrent rotation when `forUpdate` (inside a transaction).
+    func find(_ id: UUID, _ db: any SQLDatabase, forUpdate: Bool = false) async throws -> SessionRecord? {
+        var query = db.select().columns(SessionRecord.columns.map { SQLColumn($0) }).from("sessions").where("id", .equal, SQLBind(id))
+        if forUpdate { query = query.lockForUpdate(engine) }
+        return try await query.first().map(SessionRecord.init(row:))
+    }
+
+    /// Saves a rotation: the new live refresh token and the one it replaced.
+    func saveRotation(_ session: SessionRecord, _ db: any SQLDatabase) async throws {
+        try await db.update("sessions")
+            .set("refresh_jti", to: SQLBind(session.refreshJTI))
+            .set("previous_refresh_jti", to: SQLBind(session.previousRefreshJTI))
+            .set("rotated_at", to: SQLBind(session.rotatedAt))
+            .set("last_used_at", to: SQLBind(session.lastUsedAt))
+            .where("id", .equal, SQLBind(session.id))
+            .run()
+    }
+
+    /// Live sessions of a user, newest first, one page of them, and how many there are.
+    func live(userID: UUID, at now: Date, page: PageRequest, _ db: any SQLDatabase) async throws -> (total: Int, sessions: [SessionRecord]) {
+        func live(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
+            query.from("sessions").where("user_id", .equal, SQLBind(userID)).where("revoked_at", .is, SQLLiteral.null)
+                .where("expires_at", .greaterThan, SQLBind(now))
+        }
+        let total = try await live(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")).first(decodingColumn: "n", as: Int.self) ?? 0
+        let rows = try await live(db.select().columns(SessionRecord.columns.map { SQLColumn($0) }))
+            .orderBy("created_at", .descending).limit(page.size).offset(page.offset).all()
+        return (total, try rows.map(SessionRecord.init(row:)))
+    }
+
+    /// Ends one session of `userID`; returns whether a live one was ended.
+    @discardableResult
+    func revoke(_ id: UUID, userID: UUID? = nil, at now: Date, _ db: any SQLDatabase) async throws -> Bool {
+        var query = db.update("sessions").set("revoked_at", to: SQLBind(now)).where("id", .equal, SQLBind(id))
+            .where("revoked_at", .is, SQLLiteral.null)
+        if let userID { query = query.where("user_id", .equal, SQLBind(userID)) }
+        return try await query.returning("id").all().count > 0
+    }
+
+    /// Ends every live session of a user except `keeping`; returns how many were ended.
+    func revokeAll(userID: UUID, keeping: UUID? = nil, at now: Date, _ db: any SQLDatabase) async throws -> Int {
+        var query = db.update("sessions").set("revoked_at", to: SQLBind(now)).where("user_id", .equal, SQLBind(userID))
+            .where("revoked_at", .is, SQLLiteral.null).where("expires_at", .greaterThan, SQLBind(now))
+        if let keeping { query = query.where("id", .notEqual, SQLBind(keeping)) }
+        return try await query.returning("id").all().count
+    }
+
+}

@@ -1,0 +1,142 @@
+import Foundation
+import Logging
+
+/// Everything an operator can set, read once at start from `TESSERA_*` variables and flags and
+/// checked there: a bad value stops start-up with one line naming the variable.
+public struct Settings: Sendable {
+    public enum JWTAlgorithm: String, Sendable, CaseIterable {
+        case es256 = "ES256"
+        case eddsa = "EdDSA"
+        case hs256 = "HS256"
+    }
+
+    public enum Registration: String, Sendable, CaseIterable {
+        case open
+        case approval
+    }
+
+    public enum LogFormat: String, Sendable, CaseIterable {
+        case text
+        case json
+    }
+
+    public var databaseURL: DatabaseURL
+    public var host: String
+    public var port: Int
+    public var issuer: String
+    public var audience: String
+    public var jwtAlgorithm: JWTAlgorithm
+    public var jwtSecret: String?
+    public var accessTTL: TimeInterval
+    public var refreshTTL: TimeInterval
+    public var sessionTTL: TimeInterval
+    public var refreshReuseGrace: TimeInterval
+    public var defaultPhoneRegion: PhoneRegion
+    public var registration: Registration
+    public var logFormat: LogFormat
+    public var logLevel: Logger.Level
+    public var rateLimits: Bool
+
+    /// The settings' names without the `TESSERA_` prefix, with their defaults; the README's table.
+    public static let defaults: KeyValuePairs<String, String> = [
+        "DATABASE_URL": "sqlite:tessera.sqlite",
+        "HOST": "127.0.0.1",
+        "PORT": "8080",
+        "ISSUER": "tessera",
+        "AUDIENCE": "tessera",
+        "JWT_ALG": "ES256",
+        "JWT_SECRET": "",
+        "ACCESS_TTL": "15m",
+        "REFRESH_TTL": "7d",
+        "SESSION_TTL": "30d",
+        "REFRESH_REUSE_GRACE": "10s",
+        "DEFAULT_PHONE_REGION": "RU",
+        "REGISTRATION": "open",
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "info",
+        "RATE_LIMITS": "on",
+    ]
+
+    /// Reads settings from `values` keyed by name without the prefix; missing names take their defaults.
+    public init(_ values: [String: String]) throws(SettingsError) {
+        var reader = SettingsReader(values: values)
+        databaseURL = try reader.read("DATABASE_URL", expected: "sqlite:PATH, sqlite::memory: or postgres://user:pass@host:port/db") {
+            DatabaseURL($0)
+        }
+        host = try reader.read("HOST", expected: "a host name or address") { $0.isEmpty ? nil : $0 }
+        port = try reader.read("PORT", expected: "a port number 1-65535") { Int($0).flatMap { (1...65535).contains($0) ? $0 : nil } }
+        issuer = try reader.read("ISSUER", expected: "a non-empty string") { $0.isEmpty ? nil : $0 }
+        audience = try reader.read("AUDIENCE", expected: "a non-empty string") { $0.isEmpty ? nil : $0 }
+        jwtAlgorithm = try reader.read("JWT_ALG", expected: "ES256, EdDSA or HS256") { JWTAlgorithm(rawValue: $0) }
+        let secret = try reader.read("JWT_SECRET", expected: "at least 32 bytes") { $0.isEmpty || $0.utf8.count >= 32 ? $0 : nil }
+        jwtSecret = secret.isEmpty ? nil : secret
+        if jwtAlgorithm == .hs256 && jwtSecret == nil {
+            throw SettingsError(name: "JWT_SECRET", message: "is required when TESSERA_JWT_ALG=HS256 (at least 32 bytes)")
+        }
+        accessTTL = try reader.duration("ACCESS_TTL")
+        refreshTTL = try reader.duration("REFRESH_TTL")
+        sessionTTL = try reader.duration("SESSION_TTL")
+        refreshReuseGrace = try reader.duration("REFRESH_REUSE_GRACE", allowZero: true)
+        defaultPhoneRegion = try reader.read("DEFAULT_PHONE_REGION", expected: "a region code such as RU, KZ, US") {
+            PhoneRegion(code: $0.uppercased())
+        }
+        registration = try reader.read("REGISTRATION", expected: "open or approval") { Registration(rawValue: $0) }
+        logFormat = try reader.read("LOG_FORMAT", expected: "text or json") { LogFormat(rawValue: $0) }
+        logLevel = try reader.read("LOG_LEVEL", expected: "trace, debug, info, notice, warning, error or critical") {
+            Logger.Level(rawValue: $0.lowercased())
+        }
+        rateLimits = try reader.read("RATE_LIMITS", expected: "on or off") { ["on": true, "off": false][$0.lowercased()] }
+    }
+
+    /// Settings from the process environment (`TESSERA_*`), overridden by `flags` (same names).
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment, flags: [String: String] = [:])
+        throws(SettingsError) -> Settings
+    {
+        var values: [String: String] = [:]
+        for (key, value) in environment where key.hasPrefix("TESSERA_") {
+            values[String(key.dropFirst("TESSERA_".count))] = value
+        }
+        values.merge(flags) { _, flag in flag }
+        return try Settings(values)
+    }
+}
+
+/// A setting that could not be read; its description is the one line start-up prints.
+public struct SettingsError: Error, CustomStringConvertible, Equatable {
+    public let name: String
+    public let message: String
+
+    public var description: String { "TESSERA_\(name) \(message)" }
+}
+
+private struct SettingsReader {
+    let values: [String: String]
+
+    func read<T>(_ name: String, expected: String, _ parse: (String) -> T?) throws(SettingsError) -> T {
+        let defaults = Dictionary(uniqueKeysWithValues: Settings.defaults.map { ($0.key, $0.value) })
+        let raw = values[name] ?? defaults[name] ?? ""
+        guard let value = parse(raw.trimmingCharacters(in: .whitespaces)) else {
+            throw SettingsError(name: name, message: "must be \(expected), got '\(raw)'")
+        }
+        return value
+    }
+
+    func duration(_ name: String, allowZero: Bool = false) throws(SettingsError) -> TimeInterval {
+        try read(name, expected: "a duration such as 900, 15m, 7d or 10s\(allowZero ? "" : " above zero")") {
+            parseDuration($0).flatMap { $0 > 0 || (allowZero && $0 == 0) ? $0 : nil }
+        }
+    }
+}
+
+/// `900`, `900s`, `15m`, `2h`, `7d` → seconds.
+func parseDuration(_ text: String) -> TimeInterval? {
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    var number = Substring(text)
+    var scale = 1.0
+    if let last = text.last, let unit = units[last] {
+        number = number.dropLast()
+        scale = unit
+    }
+    guard !number.isEmpty, number.allSatisfy(\.isASCII), let value = Int(number), value >= 0 else { return nil }
+    return Double(value) * scale
+}

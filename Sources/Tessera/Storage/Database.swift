@@ -1,0 +1,56 @@
+import Foundation
+import SQLKit
+import ServiceLifecycle
+
+/// The SQL engine behind a `Database`; the few places where SQLite and PostgreSQL differ switch on it.
+public enum SQLEngine: String, Sendable {
+    case sqlite
+    case postgres
+}
+
+/// Where Tessera keeps its rows: one code path over SQLKit for both engines.
+///
+/// Reads run on any connection; writes that must be atomic run in `transaction`, which on SQLite
+/// serialises writers (`BEGIN IMMEDIATE`) and on PostgreSQL relies on row locks taken with
+/// `lockForUpdate` inside it. It is a `Service`: running it keeps connections open until shutdown.
+public protocol Database: Service {
+    var engine: SQLEngine { get }
+    func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+}
+
+extension Database {
+    /// Runs `body` with the database's connections alive, for commands that run outside the server.
+    public func whileRunning<R: Sendable>(_ body: @escaping @Sendable () async throws -> R) async throws -> R {
+        try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask {
+                try await self.run()
+                return nil
+            }
+            defer { group.cancelAll() }
+            return try await body()
+        }
+    }
+
+    /// `true` when the database answers a trivial query.
+    public func isReachable() async -> Bool {
+        do {
+            try await read { db in try await db.raw("SELECT 1").run() }
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// Thrown when a write breaks a unique constraint; `column` names the first column of the index.
+public struct UniqueViolation: Error, Sendable {
+    public let column: String
+}
+
+extension SQLSelectBuilder {
+    /// `FOR UPDATE` on PostgreSQL; SQLite needs none because its writers are already serialised.
+    func lockForUpdate(_ engine: SQLEngine) -> Self {
+        engine == .postgres ? self.for(.update) : self
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import Logging
+import PostgresKit
+import PostgresNIO
+import SQLKit
+import ServiceLifecycle
+
+/// PostgreSQL through PostgresNIO's pooled `PostgresClient`; SQLKit runs over each borrowed connection.
+final class PostgresStore: Database {
+    let engine = SQLEngine.postgres
+    private let client: PostgresClient
+
+    init(_ url: DatabaseURL, logger: Logger) {
+        guard case .postgres(let host, let port, let user, let password, let database, let requireTLS) = url else {
+            preconditionFailure("PostgresStore opened with a SQLite URL")
+        }
+        var configuration = PostgresClient.Configuration(
+            host: host,
+            port: port,
+            username: user,
+            password: password,
+            database: database,
+            tls: requireTLS ? .require(.makeClientConfiguration()) : .disable
+        )
+        configuration.options.maximumConnections = 16
+        configuration.options.minimumConnections = 2
+        self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
+    }
+
+    func run() async throws {
+        await client.run()
+    }
+
+    func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await mapErrors {
+            try await self.client.withConnection { connection in
+                try await body(connection.sql(queryLogLevel: nil))
+            }
+        }
+    }
+
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await mapErrors {
+            try await self.client.withConnection { connection in
+                let db = connection.sql(queryLogLevel: nil)
+                try await db.raw("BEGIN").run()
+                do {
+                    let result = try await body(db)
+                    try await db.raw("COMMIT").run()
+                    return result
+                } catch {
+                    try? await db.raw("ROLLBACK").run()
+                    throw error
+                }
+            }
+        }
+    }
+
+    private func mapErrors<R>(_ body: () async throws -> R) async throws -> R {
+        do {
+            return try await body()
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            // detail: "Key (email_key)=(a@b.c) already exists."
+            let detail = error.serverInfo?[.detail] ?? ""
+            guard let open = detail.range(of: "Key ("), let close = detail[open.upperBound...].firstIndex(of: ")") else {
+                throw UniqueViolation(column: error.serverInfo?[.constraintName] ?? "")
+            }
+            let columns = detail[open.upperBound..<close]
+            throw UniqueViolation(column: String(columns.split(separator: ",").first ?? columns).trimmingCharacters(in: .whitespaces))
+        }
+    }
+}
+
+/// Opens the database a URL names, SQLite or PostgreSQL.
+public func openDatabase(_ url: DatabaseURL, logger: Logger) async throws -> any Database {
+    switch url {
+    case .sqliteFile, .sqliteMemory: try await SQLiteStore.open(url, logger: logger)
+    case .postgres: PostgresStore(url, logger: logger)
+    }
+}

@@ -1,0 +1,123 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import SQLKit
+import ServiceLifecycle
+import SQLiteKit
+
+/// SQLite in WAL mode: one writer connection behind a FIFO gate, and a separate reader connection
+/// for files, so reads never see another request's uncommitted transaction.
+final class SQLiteStore: Database {
+    let engine = SQLEngine.sqlite
+    private let writer: SQLiteConnection
+    private let reader: SQLiteConnection?
+    private let gate = SerialGate()
+
+    private init(writer: SQLiteConnection, reader: SQLiteConnection?) {
+        self.writer = writer
+        self.reader = reader
+    }
+
+    static func open(_ url: DatabaseURL, logger: Logger) async throws -> SQLiteStore {
+        switch url {
+        case .sqliteMemory:
+            // An in-memory database lives in one connection, so reads go through the gate too.
+            let connection = try await SQLiteConnection.open(storage: .memory, logger: logger)
+            try await configure(connection, wal: false)
+            return SQLiteStore(writer: connection, reader: nil)
+        case .sqliteFile(let path):
+            let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            try await configure(writer, wal: true)
+            let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+            try await configure(reader, wal: true)
+            return SQLiteStore(writer: writer, reader: reader)
+        case .postgres:
+            preconditionFailure("SQLiteStore opened with a PostgreSQL URL")
+        }
+    }
+
+    private static func configure(_ connection: SQLiteConnection, wal: Bool) async throws {
+        let db = connection.sql()
+        // WAL with synchronous=NORMAL is durable across a process crash; FULL would add an fsync per commit.
+        if wal {
+            try await db.raw("PRAGMA journal_mode=WAL").run()
+            try await db.raw("PRAGMA synchronous=NORMAL").run()
+        }
+        try await db.raw("PRAGMA busy_timeout=5000").run()
+        try await db.raw("PRAGMA foreign_keys=ON").run()
+    }
+
+    func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        if let reader {
+            return try await mapErrors { try await body(reader.sql()) }
+        }
+        return try await gate.run { try await mapErrors { try await body(self.writer.sql()) } }
+    }
+
+    func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await gate.run {
+            let db = self.writer.sql()
+            try await db.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await mapErrors { try await body(db) }
+                try await db.raw("COMMIT").run()
+                return result
+            } catch {
+                try? await db.raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+
+    func run() async throws {
+        // Connections are opened eagerly; running only keeps them until shutdown or cancellation.
+        try? await gracefulShutdown()
+        // Closing must finish even when shutdown came as cancellation, so it runs in its own task.
+        await Task {
+            try? await self.reader?.close()
+            try? await self.gate.run { try await self.writer.close() }
+        }.value
+    }
+
+    private func mapErrors<R>(_ body: () async throws -> R) async throws -> R {
+        do {
+            return try await body()
+        } catch let error as SQLiteError where error.reason == .constraint || error.reason == .constraintUniqueFailed
+            || error.reason == .constraintPrimaryKeyFailed
+        {
+            // "UNIQUE constraint failed: users.email_key"
+            guard let range = error.message.range(of: "UNIQUE constraint failed: ") else { throw error }
+            let first = error.message[range.upperBound...].split(separator: ",").first ?? ""
+            throw UniqueViolation(column: String(first.split(separator: ".").last ?? first).trimmingCharacters(in: .whitespaces))
+        }
+    }
+}
+
+/// A FIFO async mutex: the one SQLite writer serves one transaction at a time.
+actor SerialGate {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
+    func run<R: Sendable>(_ body: @Sendable () async throws -> R) async throws -> R {
+        await acquire()
+        defer { release() }
+        return try await body()
+    }
+
+    private func acquire() async {
+        if busy {
+            await withCheckedContinuation { waiters.append($0) }
+        } else {
+            busy = true
+        }
+    }
+
+    private func release() {
+        if waiters.isEmpty {
+            busy = false
+        } else {
+            waiters.removeFirst().resume()
+        }
+    }
+}

@@ -1,0 +1,145 @@
+import Crypto
+import Foundation
+import JWTKit
+import SQLKit
+import Synchronization
+
+/// The keys tokens are signed and checked with. Asymmetric keys live in the database, so every
+/// instance on one PostgreSQL signs with the same key; the newest is active, older ones still verify
+/// until `keys rotate` has pushed them out of the published set. HS256 uses `JWT_SECRET` and
+/// publishes nothing.
+public final class SigningKeys: Sendable {
+    struct Loaded: Sendable {
+        let collection: JWTKeyCollection
+        let activeKid: String
+        let kids: Set<String>
+        let jwks: JSON
+    }
+
+    /// How many asymmetric keys stay valid after rotation: the active one and its predecessor.
+    static let retained = 2
+
+    public let algorithm: Settings.JWTAlgorithm
+    private let secret: String?
+    private let database: any Database
+    private let state: Mutex<Loaded>
+    private let lastReload = Mutex<Date>(.distantPast)
+
+    /// Holds no key until `load()`, which runs once the database is up and migrated.
+    public init(settings: Settings, database: any Database) {
+        self.algorithm = settings.jwtAlgorithm
+        self.secret = settings.jwtSecret
+        self.database = database
+        self.state = Mutex(Loaded(collection: JWTKeyCollection(), activeKid: "", kids: [], jwks: ["keys": []]))
+    }
+
+    /// Loads the keys of the configured algorithm, creating the first one if there is none.
+    public func load() async throws {
+        let loaded = try await Self.loadOrCreate(algorithm: algorithm, secret: secret, database: database)
+        state.withLock { $0 = loaded }
+    }
+
+    var collection: JWTKeyCollection { state.withLock { $0.collection } }
+    var activeKid: String { state.withLock { $0.activeKid } }
+    /// `/.well-known/jwks.json`: the public halves of the retained keys.
+    public var jwks: JSON { state.withLock { $0.jwks } }
+
+    /// A key id this instance has not loaded may come from a rotation by another instance: reload,
+    /// at most once a second, and say whether it is known now.
+    func knows(kid: String) async -> Bool {
+        if state.withLock({ $0.kids.contains(kid) }) { return true }
+        guard algorithm != .hs256 else { return false }
+        let now = Date()
+        let due = lastReload.withLock { last in
+            guard now.timeIntervalSince(last) > 1 else { return false }
+            last = now
+            return true
+        }
+        guard due, let fresh = try? await Self.loadOrCreate(algorithm: algorithm, secret: secret, database: database) else { return false }
+        state.withLock { $0 = fresh }
+        return fresh.kids.contains(kid)
+    }
+
+    /// Adds a new active key (`tessera keys rotate`); returns its id.
+    public static func rotate(settings: Settings, database: any Database) async throws -> String {
+        guard settings.jwtAlgorithm != .hs256 else {
+            throw SettingsError(name: "JWT_SECRET", message: "is the HS256 key: rotate it by changing the secret")
+        }
+        return try await insertKey(settings.jwtAlgorithm, database: database)
+    }
+
+    private static func loadOrCreate(algorithm: Settings.JWTAlgorithm, secret: String?, database: any Database) async throws -> Loaded {
+        if algorithm == .hs256, let secret {
+            let kid = "hs-" + SHA256.hash(data: Data(secret.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+            let collection = JWTKeyCollection()
+            await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
+            return Loaded(collection: collection, activeKid: kid, kids: [kid], jwks: ["keys": []])
+        }
+        var rows = try await storedKeys(algorithm, database: database)
+        if rows.isEmpty {
+            _ = try await insertKey(algorithm, database: database)
+            rows = try await storedKeys(algorithm, database: database)
+        }
+        let collection = JWTKeyCollection()
+        var published: [JSON] = []
+        for (kid, material) in rows {
+            published.append(try await add(algorithm, kid: kid, material: material, to: collection))
+        }
+        return Loaded(collection: collection, activeKid: rows[0].kid, kids: Set(rows.map(\.kid)), jwks: ["keys": .array(published)])
+    }
+
+    /// The retained keys, newest first.
+    private static func storedKeys(_ algorithm: Settings.JWTAlgorithm, database: any Database) async throws -> [(kid: String, material: String)] {
+        try await database.read { db in
+            try await db.select().columns("kid", "private_key").from("signing_keys")
+                .where("algorithm", .equal, algorithm.rawValue)
+                .orderBy("created_at", .descending).orderBy("kid", .descending)
+                .limit(retained)
+                .all()
+                .map { (try $0.decode(column: "kid", as: String.self), try $0.decode(column: "private_key", as: String.self)) }
+        }
+    }
+
+    private static func insertKey(_ algorithm: Settings.JWTAlgorithm, database: any Database) async throws -> String {
+        let kid = UUID().uuidString.lowercased().prefix(8) + "-" + algorithm.rawValue.lowercased()
+        let material: String =
+            switch algorithm {
+            case .es256: ES256PrivateKey().pemRepresentation
+            case .eddsa: Curve25519.Signing.PrivateKey().rawRepresentation.base64EncodedString()
+            case .hs256: preconditionFailure("HS256 keys come from JWT_SECRET")
+            }
+        try await database.transaction { db in
+            try await db.insert(into: "signing_keys")
+                .columns("kid", "algorithm", "private_key", "created_at")
+                .values(SQLBind(String(kid)), SQLBind(algorithm.rawValue), SQLBind(material), SQLBind(Date()))
+                .run()
+        }
+        return String(kid)
+    }
+
+    /// Adds one stored key to `collection`; returns its public JWK.
+    private static func add(_ algorithm: Settings.JWTAlgorithm, kid: String, material: String, to collection: JWTKeyCollection) async throws -> JSON {
+        switch algorithm {
+        case .es256:
+            let key = try ES256PrivateKey(pem: material)
+            await collection.add(ecdsa: key, kid: JWKIdentifier(string: kid))
+            guard let (x, y) = key.parameters else { throw JWTError.generic(identifier: "ES256", reason: "no public parameters") }
+            return ["kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": .string(kid), "x": .string(x), "y": .string(y)]
+        case .eddsa:
+            guard let raw = Data(base64Encoded: material) else { throw JWTError.generic(identifier: "EdDSA", reason: "bad key") }
+            let backing = try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
+            await collection.add(eddsa: EdDSA.PrivateKey(backing: backing), kid: JWKIdentifier(string: kid))
+            let x = backing.publicKey.rawRepresentation.base64URLEncoded
+            return ["kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": .string(kid), "x": .string(x)]
+        case .hs256:
+            preconditionFailure("HS256 keys come from JWT_SECRET")
+        }
+    }
+}
+
+extension Data {
+    var base64URLEncoded: String {
+        base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}
