@@ -1,0 +1,126 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresNIO
+import Synchronization
+import Testing
+
+@testable import Tessera
+
+/// The databases every storage case runs on. PostgreSQL joins when `TESSERA_TEST_POSTGRES_URL`
+/// names a server (scripts/test starts one and sets it; CI always runs both).
+enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case sqlite
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    static let postgresURL = ProcessInfo.processInfo.environment["TESSERA_TEST_POSTGRES_URL"]
+
+    static var all: [TestDatabase] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
+
+    /// A fresh, empty database: SQLite in memory, or a new PostgreSQL database on the test server.
+    func freshURL() async throws -> String {
+        switch self {
+        case .sqlite:
+            return "sqlite::memory:"
+        case .postgres:
+            guard let admin = Self.postgresURL, case .postgres(let host, let port, let user, let password, _, _) = DatabaseURL(admin) else {
+                Issue.record("TESSERA_TEST_POSTGRES_URL is not set; run scripts/test")
+                throw CancellationError()
+            }
+            let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+            let connection = try await PostgresConnection.connect(
+                configuration: .init(host: host, port: port, username: user, password: password, database: "postgres", tls: .disable),
+                id: 1, logger: Logger(label: "test-admin"))
+            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Logger(label: "test-admin"))
+            try await connection.close()
+            let auth = password.map { "\(user):\($0)" } ?? user
+            return "postgres://\(auth)@\(host):\(port)/\(name)"
+        }
+    }
+}
+
+/// A clock tests move by hand.
+final class TestClock: Sendable {
+    private let current = Mutex(Date())
+
+    var clock: Clock { Clock { self.current.withLock { $0 } } }
+
+    func advance(by seconds: TimeInterval) {
+        current.withLock { $0 = $0.addingTimeInterval(seconds) }
+    }
+}
+
+/// One Tessera per test, built from in-test settings on the chosen database.
+struct TestApp {
+    let tessera: Tessera
+    let clock: TestClock
+
+    static func make(_ database: TestDatabase, _ settings: [String: String] = [:]) async throws -> TestApp {
+        var values = settings
+        values["DATABASE_URL"] = try await database.freshURL()
+        let clock = TestClock()
+        var logger = Logger(label: "tessera-test")
+        logger.logLevel = .error
+        let tessera = try await Tessera.make(settings: try Settings(values), clock: clock.clock, logger: logger)
+        return TestApp(tessera: tessera, clock: clock)
+    }
+
+    /// Runs `body` against the app through the router (`.router`) or real sockets (`.live`).
+    func run<Value: Sendable>(_ mode: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
+        try await tessera.application().test(mode, body)
+    }
+}
+
+/// A JSON answer: status, headers and the body parsed into Foundation values.
+struct Reply: Sendable {
+    let status: HTTPResponse.Status
+    let headers: HTTPFields
+    let text: String
+
+    var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any] ?? [:]
+    }
+
+    subscript(key: String) -> Any? { json[key] }
+
+    var code: String? { json["code"] as? String }
+
+    func string(_ key: String) -> String? { json[key] as? String }
+
+    var fields: [String: [String]] { json["fields"] as? [String: [String]] ?? [:] }
+}
+
+extension TestClientProtocol {
+    /// Sends a JSON body (a dictionary, or a raw string sent as it is) with an optional bearer token.
+    func call(
+        _ method: HTTPRequest.Method, _ path: String, json body: Any? = nil, token: String? = nil, headers extra: HTTPFields = [:]
+    ) async throws -> Reply {
+        var headers = extra
+        var buffer: ByteBuffer?
+        if let body {
+            let data = body is String ? Data((body as! String).utf8) : try JSONSerialization.data(withJSONObject: body)
+            buffer = ByteBuffer(bytes: data)
+            if headers[.contentType] == nil { headers[.contentType] = "application/json" }
+        }
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await execute(uri: path, method: method, headers: headers, body: buffer) { response in
+            Reply(status: response.status, headers: response.headers, text: String(buffer: response.body))
+        }
+    }
+
+    /// Registers a user and returns the registration reply.
+    func register(_ fields: [String: Any]) async throws -> Reply {
+        try await call(.post, "/api/v1/auth/register", json: fields)
+    }
+
+    /// Signs in and returns the token reply.
+    func login(_ login: String, _ password: String) async throws -> Reply {
+        try await call(.post, "/api/v1/auth/token", json: ["login": login, "password": password])
+    }
+}
+
+/// A password the policy accepts.
+let goodPassword = "Tr0ub4dor&3-horse"
