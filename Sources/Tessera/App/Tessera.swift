@@ -39,6 +39,9 @@ public struct Tessera: Sendable {
         let router = Router(context: AppRequestContext.self, options: [.autoGenerateHeadEndpoints])
         let routes = RouteTable(router: router, authenticator: Authenticator(sessions: sessions))
         router.add(middleware: LogRequestsMiddleware(.debug))
+        if !settings.corsOrigins.isEmpty {
+            router.add(middleware: OriginCORSMiddleware(origins: settings.corsOrigins))
+        }
         router.add(middleware: ErrorMiddleware(catalog: routes.catalog))
         OperationsRoutes(database: database, keys: keys).addRoutes(to: routes)
         accounts.addRoutes(to: routes)

@@ -22,6 +22,7 @@ public struct SettingsOptions: ParsableArguments {
     @Option(help: "TESSERA_REGISTRATION: open or approval") var registration: String?
     @Option(help: "TESSERA_LOG_FORMAT: text or json") var logFormat: String?
     @Option(help: "TESSERA_LOG_LEVEL") var logLevel: String?
+    @Option(help: "TESSERA_CORS_ORIGINS: comma-separated origins allowed to call from a browser") var corsOrigins: String?
     @Option(help: "TESSERA_RATE_LIMITS: on or off") var rateLimits: String?
 
     var flags: [String: String] {
@@ -29,7 +30,8 @@ public struct SettingsOptions: ParsableArguments {
             ("DATABASE_URL", databaseUrl), ("HOST", host), ("PORT", port), ("ISSUER", issuer), ("AUDIENCE", audience),
             ("JWT_ALG", jwtAlg), ("JWT_SECRET", jwtSecret), ("ACCESS_TTL", accessTtl), ("REFRESH_TTL", refreshTtl),
             ("SESSION_TTL", sessionTtl), ("REFRESH_REUSE_GRACE", refreshReuseGrace), ("DEFAULT_PHONE_REGION", defaultPhoneRegion),
-            ("REGISTRATION", registration), ("LOG_FORMAT", logFormat), ("LOG_LEVEL", logLevel), ("RATE_LIMITS", rateLimits),
+            ("REGISTRATION", registration), ("LOG_FORMAT", logFormat), ("LOG_LEVEL", logLevel), ("CORS_ORIGINS", corsOrigins),
+            ("RATE_LIMITS", rateLimits),
         ]
         return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
     }

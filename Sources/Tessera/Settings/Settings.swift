@@ -35,6 +35,7 @@ public struct Settings: Sendable {
     public var registration: Registration
     public var logFormat: LogFormat
     public var logLevel: Logger.Level
+    public var corsOrigins: Set<String>
     public var rateLimits: Bool
 
     /// The settings' names without the `TESSERA_` prefix, with their defaults; the README's table.
@@ -54,6 +55,7 @@ public struct Settings: Sendable {
         "REGISTRATION": "open",
         "LOG_FORMAT": "text",
         "LOG_LEVEL": "info",
+        "CORS_ORIGINS": "",
         "RATE_LIMITS": "on",
     ]
 
@@ -84,6 +86,10 @@ public struct Settings: Sendable {
         logFormat = try reader.read("LOG_FORMAT", expected: "text or json") { LogFormat(rawValue: $0) }
         logLevel = try reader.read("LOG_LEVEL", expected: "trace, debug, info, notice, warning, error or critical") {
             Logger.Level(rawValue: $0.lowercased())
+        }
+        corsOrigins = try reader.read("CORS_ORIGINS", expected: "a comma-separated list of origins such as https://app.example.com") {
+            let origins = $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            return origins.allSatisfy { $0 == "*" || $0.hasPrefix("http://") || $0.hasPrefix("https://") } ? Set(origins) : nil
         }
         rateLimits = try reader.read("RATE_LIMITS", expected: "on or off") { ["on": true, "off": false][$0.lowercased()] }
     }
