@@ -65,9 +65,11 @@ public struct SessionService: Sendable {
     func refresh(_ refreshToken: String) async throws -> Grant {
         let claims = try await tokens.verify(refreshToken, as: .refresh)
         guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
-        let now = clock.now()
         let grace = settings.refreshReuseGrace
+        let clock = self.clock
         let outcome: Rotation = try await database.transaction { db in
+            // Read the time under the lock, so a request that waited for it is judged when it runs.
+            let now = clock.now()
             guard var session = try await self.store.find(sessionID, db, forUpdate: true), session.userID == userID,
                 session.isLive(at: now)
             else { return .ended }
@@ -81,7 +83,7 @@ public struct SessionService: Sendable {
             }
             // The parent of the live token, replayed soon after: the client lost our answer, so it
             // gets the live token again (GoTrue does the same) instead of losing the session.
-            if claims.jti == session.previousRefreshJTI && now.timeIntervalSince(session.rotatedAt) <= grace {
+            if claims.jti == session.previousRefreshJTI && now.timeIntervalSince(session.rotatedAt) < grace {
                 return .rotated(session)
             }
             try await self.store.revoke(session.id, at: now, db)

@@ -1,0 +1,303 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+
+@testable import Tessera
+
+/// SPEC §1-§3 conventions every endpoint shares: the error body, JSON input handling, 404/405,
+/// trailing slashes, the operational endpoints, and an OpenAPI document provably in sync with the
+/// route table.
+@Suite("HTTP kernel")
+struct HTTPKernelTests {
+    // MARK: JSON input
+
+    @Test("malformed JSON, non-object bodies and wrong types are 400 validation_error", arguments: TestDatabase.all)
+    func badJSONBodies(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            for path in ["/api/v1/auth/token", "/api/v1/auth/register", "/api/v1/auth/token/refresh"] {
+                for body in ["{not json", "{\"login\": ", "[]", "[{\"login\": \"a@b.c\", \"password\": \"x\"}]", "42", "\"text\"", "true", "null", "{'a': 1}"] {
+                    let reply = try await client.call(.post, path, json: body)
+                    expectAPIError(reply, .badRequest, "validation_error", "POST \(path) with \(body)")
+                }
+            }
+
+            let login = try await client.call(.post, "/api/v1/auth/token", json: ["login": "a@example.com", "password": 12_345_678])
+            expectAPIError(login, .badRequest, "validation_error", "login with a numeric password")
+            #expect(login.fields["password"]?.isEmpty == false, "fields: \(login.text)")
+
+            let register = try await client.call(.post, "/api/v1/auth/register", json: ["email": "a@example.com", "password": ["x"]])
+            expectAPIError(register, .badRequest, "validation_error", "register with a list as password")
+            #expect(register.fields["password"]?.isEmpty == false, "fields: \(register.text)")
+
+            let refresh = try await client.call(.post, "/api/v1/auth/token/refresh", json: ["refresh": 7])
+            expectAPIError(refresh, .badRequest, "validation_error", "refresh with a number")
+            #expect(refresh.fields["refresh"]?.isEmpty == false, "fields: \(refresh.text)")
+
+            let missing = try await client.call(.post, "/api/v1/auth/token/refresh", json: [:] as [String: Any])
+            expectAPIError(missing, .badRequest, "validation_error", "refresh without the field")
+            #expect(missing.fields["refresh"]?.isEmpty == false, "fields: \(missing.text)")
+
+            let empty = try await client.call(.post, "/api/v1/auth/token/refresh", headers: [.contentType: "application/json"])
+            expectAPIError(empty, .badRequest, "validation_error", "refresh with no body")
+        }
+    }
+
+    @Test("a body that is not JSON by its content type is 415", arguments: TestDatabase.all)
+    func wrongContentType(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            let body = #"{"refresh": "x"}"#
+            for type in ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml"] {
+                let reply = try await client.call(.post, "/api/v1/auth/token/refresh", json: body, headers: [.contentType: type])
+                expectAPIError(reply, .unsupportedMediaType, nil, "Content-Type \(type)")
+            }
+            // JSON with a charset parameter is JSON.
+            let charset = try await client.call(
+                .post, "/api/v1/auth/token/refresh", json: body, headers: [.contentType: "application/json; charset=utf-8"])
+            expectAPIError(charset, .unauthorized, "token_not_valid", "application/json; charset=utf-8")
+        }
+    }
+
+    @Test("a body over 64 KiB is 413 payload_too_large, never 500; 64 KiB itself is read", arguments: TestDatabase.all)
+    func oversizedBodies(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            for path in ["/api/v1/auth/token/refresh", "/api/v1/auth/token", "/api/v1/auth/register", "/api/v1/auth/token/verify", "/api/v1/auth/token/revoke"] {
+                for size in [64 * 1024 + 1, 200 * 1024, 2 * 1024 * 1024] {
+                    let reply = try await client.call(.post, path, json: paddedJSON(size: size))
+                    expectAPIError(reply, .contentTooLarge, "payload_too_large", "POST \(path) with \(size) bytes")
+                }
+            }
+            // Garbage is still too large before it is malformed.
+            let garbage = try await client.call(.post, "/api/v1/auth/token/refresh", json: String(repeating: "x", count: 70 * 1024))
+            expectAPIError(garbage, .contentTooLarge, "payload_too_large", "70 KiB of garbage")
+
+            let limit = try await client.call(.post, "/api/v1/auth/token/refresh", json: paddedJSON(size: 64 * 1024))
+            #expect(limit.status != .contentTooLarge, "exactly 64 KiB was refused")
+            expectAPIError(limit, .unauthorized, "token_not_valid", "64 KiB body")
+        }
+    }
+
+    @Test("an oversized body over a real socket is 413 too", arguments: TestDatabase.all)
+    func oversizedBodyLive(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run(.live) { client in
+            let reply = try await client.call(.post, "/api/v1/auth/token/refresh", json: paddedJSON(size: 256 * 1024))
+            expectAPIError(reply, .contentTooLarge, "payload_too_large", "256 KiB over a socket")
+        }
+    }
+
+    // MARK: Routing
+
+    @Test("unknown routes are 404 not_found; a wrong method on a known path is 405 with Allow", arguments: TestDatabase.all)
+    func notFoundAndMethodNotAllowed(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            for path in ["/api/v1/nope", "/nope", "/api/v2/auth/token", "/api/v1/auth/token/refresh/extra", "/api/v1/me/sessions/a/b"] {
+                for method: HTTPRequest.Method in [.get, .post, .delete] {
+                    expectAPIError(try await client.call(method, path), .notFound, "not_found", "\(method) \(path)")
+                }
+            }
+
+            let cases: [(HTTPRequest.Method, String, Set<String>)] = [
+                (.delete, "/api/v1/auth/token", ["POST"]),
+                (.get, "/api/v1/auth/token", ["POST"]),
+                (.delete, "/api/v1/auth/token/", ["POST"]),
+                (.get, "/api/v1/auth/token/refresh", ["POST"]),
+                (.put, "/api/v1/me", ["GET", "PATCH"]),
+                (.delete, "/api/v1/me/", ["GET", "PATCH"]),
+                (.post, "/api/v1/me/sessions", ["GET"]),
+                (.get, "/api/v1/me/sessions/\(UUID().uuidString)", ["DELETE"]),
+                (.post, "/health", ["GET"]),
+            ]
+            for (method, path, allowed) in cases {
+                let reply = try await client.call(method, path)
+                expectAPIError(reply, .methodNotAllowed, nil, "\(method) \(path)")
+                let allow = reply.headers[.allow] ?? ""
+                let listed = Set(allow.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).uppercased() })
+                #expect(allowed.isSubset(of: listed), "\(method) \(path): Allow \"\(allow)\", expected \(allowed.sorted())")
+                #expect(!listed.contains(method.rawValue), "\(method) \(path): Allow lists the refused method")
+            }
+        }
+    }
+
+    @Test("paths answer with a trailing slash too", arguments: TestDatabase.all)
+    func trailingSlashes(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            // Reaching the handler: a body-level validation error, not a 404/405.
+            let token = try await client.call(.post, "/api/v1/auth/token/", json: [:] as [String: Any])
+            expectAPIError(token, .badRequest, "validation_error", "POST /api/v1/auth/token/ with {}")
+            let registered = try await client.call(.post, "/api/v1/auth/register/", json: ["email": "slash@example.com", "password": goodPassword])
+            #expect(registered.status == .created, "POST /api/v1/auth/register/: \(registered.status) \(registered.text)")
+            let access = try #require(registered.string("access"))
+            let refresh = try #require(registered.string("refresh"))
+
+            let me = try await client.call(.get, "/api/v1/me/", token: access)
+            #expect(me.status == .ok, "GET /api/v1/me/: \(me.status) \(me.text)")
+            #expect(me.string("email") == "slash@example.com")
+            #expect(try await client.call(.get, "/api/v1/me/sessions/", token: access)["count"] as? Int == 1)
+            #expect(try await client.call(.post, "/api/v1/auth/token/verify/", json: ["token": access]).status == .ok)
+            #expect(try await client.call(.post, "/api/v1/auth/token/refresh/", json: ["refresh": refresh]).status == .ok)
+            #expect(try await client.call(.get, "/health/").status == .ok)
+            #expect(try await client.call(.get, "/.well-known/jwks.json/").status == .ok)
+        }
+    }
+
+    // MARK: Operations endpoints
+
+    @Test("/health, /ready, /docs and /.well-known/jwks.json answer", arguments: TestDatabase.all)
+    func operationalEndpoints(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            let health = try await client.call(.get, "/health")
+            #expect(health.status == .ok)
+            #expect(health.string("status") == "ok")
+            #expect(health.headers[.contentType]?.hasPrefix("application/json") == true)
+
+            let ready = try await client.call(.get, "/ready")
+            #expect(ready.status == .ok, "ready: \(ready.text)")
+
+            let docs = try await client.call(.get, "/docs")
+            #expect(docs.status == .ok)
+            #expect(docs.headers[.contentType]?.lowercased().hasPrefix("text/html") == true, "docs Content-Type \(docs.headers[.contentType] ?? "nil")")
+            #expect(docs.text.lowercased().contains("<html"))
+
+            let jwks = try await client.call(.get, "/.well-known/jwks.json")
+            #expect(jwks.status == .ok)
+            #expect((jwks["keys"] as? [Any])?.count == 1)
+        }
+    }
+
+    @Test("/openapi.json is OpenAPI 3.1 and documents every registered operation", arguments: TestDatabase.all)
+    func openAPIMatchesTheRouteTable(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        let operations = app.tessera.operations
+        #expect(operations.count >= 15, "suspiciously few operations: \(operations.count)")
+        try await app.run { client in
+            let reply = try await client.call(.get, "/openapi.json")
+            #expect(reply.status == .ok)
+            #expect(reply.headers[.contentType]?.hasPrefix("application/json") == true)
+            let document = reply.json
+            let version = try #require(document["openapi"] as? String)
+            #expect(version.hasPrefix("3.1"), "openapi \(version)")
+            #expect((document["info"] as? [String: Any])?["title"] is String)
+            #expect((document["info"] as? [String: Any])?["version"] is String)
+            let paths = try #require(document["paths"] as? [String: [String: Any]])
+            let components = try #require(document["components"] as? [String: Any])
+            let schemas = try #require(components["schemas"] as? [String: Any])
+
+            // Every registered operation is documented under its path and method.
+            var documented = Set<String>()
+            var operationIDs: [String] = []
+            for operation in operations {
+                let method = operation.method.rawValue.lowercased()
+                let entry = paths[operation.path]?[method] as? [String: Any]
+                #expect(entry != nil, "\(operation.method) \(operation.path) is routed but missing from /openapi.json")
+                guard let entry else { continue }
+                documented.insert("\(method) \(operation.path)")
+                #expect((entry["responses"] as? [String: Any])?.isEmpty == false, "\(method) \(operation.path) documents no responses")
+                if let id = entry["operationId"] as? String { operationIDs.append(id) }
+
+                // Path parameters are declared, required, in the path.
+                let declared = (entry["parameters"] as? [[String: Any]] ?? []).filter { $0["in"] as? String == "path" }
+                for name in pathParameters(operation.path) {
+                    let parameter = declared.first { $0["name"] as? String == name }
+                    #expect(parameter != nil, "\(method) \(operation.path) does not declare path parameter \(name)")
+                    #expect(parameter?["required"] as? Bool == true, "\(method) \(operation.path): path parameter \(name) must be required")
+                }
+            }
+            #expect(Set(operationIDs).count == operationIDs.count, "duplicate operationIds")
+
+            // And nothing is documented that is not routed.
+            let methods: Set<String> = ["get", "put", "post", "delete", "options", "head", "patch", "trace"]
+            for (path, item) in paths {
+                for method in item.keys where methods.contains(method) {
+                    #expect(documented.contains("\(method) \(path)"), "\(method) \(path) is documented but not in the route table")
+                }
+            }
+
+            // Every $ref resolves to a component schema.
+            let refs = collectRefs(document)
+            #expect(!refs.isEmpty)
+            for ref in Set(refs) {
+                #expect(ref.hasPrefix("#/components/schemas/"), "unexpected $ref \(ref)")
+                let name = String(ref.dropFirst("#/components/schemas/".count))
+                #expect(schemas[name] != nil, "$ref \(ref) points to no component schema")
+            }
+        }
+    }
+
+    @Test("every documented operation is routed (no 404 or 405), with and without a trailing slash", arguments: TestDatabase.all)
+    func everyDocumentedOperationIsRouted(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            let document = try await client.call(.get, "/openapi.json").json
+            let paths = try #require(document["paths"] as? [String: [String: Any]])
+            #expect(!paths.isEmpty)
+            let dummyID = UUID().uuidString.lowercased()
+            var probed = 0
+            for (path, item) in paths.sorted(by: { $0.key < $1.key }) {
+                let concrete = path.replacingOccurrences(of: #"\{[^}]+\}"#, with: dummyID, options: .regularExpression)
+                for (method, value) in item {
+                    guard let operation = value as? [String: Any], operation["responses"] != nil else { continue }
+                    let httpMethod = HTTPRequest.Method(method.uppercased())!
+                    for probe in [concrete, concrete + "/"] {
+                        // No token and no body: a signed-in route answers 401 and an open one its own
+                        // 4xx, before any lookup of the dummy id. A documented route that is not routed
+                        // answers 405 (its path is in the catalogue) or 404.
+                        let reply = try await client.call(httpMethod, probe)
+                        probed += 1
+                        #expect(reply.status != .methodNotAllowed, "\(method.uppercased()) \(probe) is documented but not routed (405)")
+                        let acceptable404 = !pathParameters(path).isEmpty && operation["security"] == nil && reply.code == "not_found"
+                        #expect(
+                            reply.status != .notFound || acceptable404,
+                            "\(method.uppercased()) \(probe) is documented but answers 404 \(reply.text.prefix(100))")
+                        #expect(reply.status.code < 500, "\(method.uppercased()) \(probe) answers \(reply.status.code)")
+                        if reply.status.code >= 400 {
+                            #expect(reply.code != nil && reply["detail"] is String, "\(method.uppercased()) \(probe): error body \(reply.text.prefix(100))")
+                        }
+                    }
+                }
+            }
+            #expect(probed >= 2 * app.tessera.operations.count)
+        }
+    }
+}
+
+// MARK: - Helpers
+
+/// A JSON object of exactly `size` bytes: a refresh field padded with spaces.
+private func paddedJSON(size: Int) -> String {
+    let head = #"{"refresh": "not-a-token"}"#
+    return String(head.dropLast()) + String(repeating: " ", count: max(0, size - head.utf8.count)) + "}"
+}
+
+/// `{id}`-style parameter names of an OpenAPI path.
+private func pathParameters(_ path: String) -> [String] {
+    path.split(separator: "/").filter { $0.hasPrefix("{") && $0.hasSuffix("}") }.map { String($0.dropFirst().dropLast()) }
+}
+
+/// Every `$ref` value anywhere in a JSON document.
+private func collectRefs(_ value: Any) -> [String] {
+    if let object = value as? [String: Any] {
+        var refs: [String] = []
+        for (key, child) in object {
+            if key == "$ref", let ref = child as? String { refs.append(ref) } else { refs += collectRefs(child) }
+        }
+        return refs
+    }
+    if let array = value as? [Any] { return array.flatMap(collectRefs) }
+    return []
+}
+
+private func expectAPIError(
+    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(200))", sourceLocation: sourceLocation)
+    #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
+    #expect(reply.code != nil, "\(what): no code in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
+    if let code { #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation) }
+}
