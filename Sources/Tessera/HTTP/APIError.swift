@@ -20,7 +20,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
-        let data = try JSONEncoder().encode(ErrorBody(detail: detail, code: code, fields: fields))
+        let data = try JSONCoding.encoder.encode(ErrorBody(detail: detail, code: code, fields: fields))
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

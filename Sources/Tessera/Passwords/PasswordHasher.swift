@@ -113,7 +113,7 @@ public struct PasswordHasher: Sendable {
     private static func verifyDjangoPBKDF2(_ password: String, _ encoded: String) -> Bool {
         let parts = encoded.split(separator: "$", omittingEmptySubsequences: false)
         guard parts.count == 4, let iterations = Int(parts[1]), iterations > 0, iterations <= 10_000_000,
-            let expected = Data(base64Encoded: String(parts[3]))
+            let expected = Data(base64Encoded: String(parts[3])), expected.count >= 16
         else { return false }
         guard
             let derived = try? KDF.Insecure.PBKDF2.deriveKey(

@@ -122,7 +122,9 @@ private struct SettingsReader {
         let defaults = Dictionary(uniqueKeysWithValues: Settings.defaults.map { ($0.key, $0.value) })
         let raw = values[name] ?? defaults[name] ?? ""
         guard let value = parse(raw.trimmingCharacters(in: .whitespaces)) else {
-            throw SettingsError(name: name, message: "must be \(expected), got '\(raw)'")
+            // Secrets are never echoed; a URL's password is masked.
+            let shown = name == "JWT_SECRET" ? "" : ", got '\(maskingPassword(raw))'"
+            throw SettingsError(name: name, message: "must be \(expected)\(shown)")
         }
         return value
     }
@@ -132,6 +134,14 @@ private struct SettingsReader {
             parseDuration($0).flatMap { $0 > 0 || (allowZero && $0 == 0) ? $0 : nil }
         }
     }
+}
+
+/// `postgres://user:secret@host` → `postgres://user:***@host`.
+private func maskingPassword(_ text: String) -> String {
+    guard let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].lastIndex(of: "@"),
+        let colon = text[scheme.upperBound..<at].firstIndex(of: ":")
+    else { return text }
+    return text[..<text.index(after: colon)] + "***" + text[at...]
 }
 
 /// `900`, `900s`, `15m`, `2h`, `7d` → seconds.
