@@ -48,7 +48,7 @@ extension AccountService {
         ) { request, context in
             var request = request
             let body = try await request.decodeJSON(as: PasswordChange.self, context: context)
-            try await changePassword(context.identity, body)
+            try await changePassword(context.identity, body, client: context.client(request))
             return HTTPResponse.Status.noContent
         }
     }

@@ -10,6 +10,10 @@ public struct AccountService: Sendable {
     let sessions: SessionService
     let hasher: PasswordHasher
     let policy: PasswordPolicy
+    let recovery: Recovery
+    let lockout: LoginLockout
+    let limiter: RateLimiter
+    let audit: AuditLog
     let settings: Settings
     let clock: Clock
     let logger: Logger
@@ -24,10 +28,13 @@ public struct AccountService: Sendable {
     }
 
     func register(_ request: RegisterRequest, client: ClientInfo) async throws -> Registration {
+        try await limiter.hit("register:ip:\(client.ipAddress)", settings.registerRateLimit)
         let user = try await newUser(request, status: settings.registration == .approval ? .pending : .active)
         let role = BuiltInRole(user.kind)
         let session = try await database.transaction { db in
             try await self.users.insert(user, role: role, db)
+            try await self.recovery.sendVerification(user, db)
+            try await self.audit.record(AuditEvent("user.registered", user: user.id, client: client, detail: ["status": user.status.rawValue]), db)
             return user.status == .active ? try await self.sessions.open(for: user, client: client, db) : nil
         }
         guard let session else {
@@ -79,31 +86,57 @@ public struct AccountService: Sendable {
     }
 
     /// Unknown logins and wrong passwords fail alike and cost one hash each; a right password on an
-    /// account that may not sign in is told why, and only then.
+    /// account that may not sign in is told why, and only then. Rate limits count per address and
+    /// per login; the lockout counts failures per account, so guessing from many addresses locks too.
     func login(_ request: LoginRequest, client: ClientInfo) async throws -> SessionService.Grant {
         guard let name = request.name else { throw APIError.validation(["login": ["This field is required."]]) }
-        guard request.password.utf8.count <= PasswordPolicy.maximumBytes else { throw APIError.invalidCredentials }
         let login = LoginName(name, region: settings.defaultPhoneRegion)
+        try await limiter.hit("token:ip:\(client.ipAddress)", settings.tokenRateLimit)
+        try await limiter.hit("token:login:\(login.key)", settings.tokenLoginRateLimit)
         let user = try await database.read { db in try await self.users.find(login, db) }
-        guard case .match(let rehash) = try await hasher.verify(request.password, against: user?.passwordHash), let user else {
+        let lockKey = user.map { "user:\($0.id.uuidString.lowercased())" } ?? "login:\(login.key)"
+        do {
+            try await lockout.check(lockKey)
+        } catch {
+            try await failed(user, reason: "locked", client: client)
+            throw error
+        }
+        let outcome =
+            request.password.utf8.count > PasswordPolicy.maximumBytes
+            ? .mismatch : try await hasher.verify(request.password, against: user?.passwordHash)
+        guard case .match(let rehash) = outcome, let user else {
+            try await lockout.recordFailure(lockKey)
+            try await failed(user, reason: user == nil ? "unknown_login" : "wrong_password", client: client)
             throw APIError.invalidCredentials
         }
+        try await lockout.recordSuccess(lockKey)
         switch user.status {
         case .active: break
-        case .pending: throw APIError.accountPending
-        case .disabled, .rejected: throw APIError.accountDisabled
+        case .pending:
+            try await failed(user, reason: "pending", client: client)
+            throw APIError.accountPending
+        case .disabled, .rejected:
+            try await failed(user, reason: user.status.rawValue, client: client)
+            throw APIError.accountDisabled
         }
         let newHash = rehash ? try await hasher.hash(request.password) : nil
         let now = clock.now()
         let session = try await database.transaction { db in
             if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
             try await self.users.recordLogin(user.id, at: now, db)
+            try await self.audit.record(AuditEvent("login.succeeded", user: user.id, client: client, detail: newHash == nil ? [:] : ["rehashed": "true"]), db)
             return try await self.sessions.open(for: user, client: client, db)
         }
+        Metrics.loginsSucceeded.increment()
         var signedIn = user
         signedIn.lastLogin = now
         let roles = try await database.read { db in try await self.users.roles(of: user.id, db) }
         return try await sessions.grant(signedIn, roles: roles, session: session)
+    }
+
+    private func failed(_ user: User?, reason: String, client: ClientInfo) async throws {
+        Metrics.loginsFailed.increment()
+        try await audit.record(AuditEvent("login.failed", user: user?.id, client: client, detail: ["reason": reason]))
     }
 
     func me(_ id: UUID) async throws -> UserResponse {
@@ -151,16 +184,18 @@ public struct AccountService: Sendable {
             {
                 throw APIError.alreadyExists(field)
             }
-            if email?.lowercased() != user.email?.lowercased() { user.emailVerified = false }
+            let newEmail = email?.lowercased() != user.email?.lowercased()
+            if newEmail { user.emailVerified = false }
             if phone != user.phone { user.phoneVerified = false }
             (user.email, user.phone, user.username) = (email, phone, username)
             try await users.saveProfile(user, db)
+            if newEmail { try await self.recovery.sendVerification(user, db) }
         }
         return try await me(id)
     }
 
     /// Sets a new password and ends every other session of the user.
-    func changePassword(_ identity: Identity, _ request: PasswordChange) async throws {
+    func changePassword(_ identity: Identity, _ request: PasswordChange, client: ClientInfo) async throws {
         guard let user = try await database.read({ db in try await self.users.find(identity.userID, db) }) else { throw APIError.notFound }
         guard case .match = try await hasher.verify(request.current_password, against: user.passwordHash) else {
             throw APIError.validation(["current_password": ["Your current password was entered incorrectly."]])
@@ -174,7 +209,8 @@ public struct AccountService: Sendable {
         let now = clock.now()
         try await database.transaction { db in
             try await self.users.setPasswordHash(hash, for: user.id, db)
-            _ = try await self.sessions.store.revokeAll(userID: user.id, keeping: identity.sessionID, at: now, db)
+            let ended = try await self.sessions.store.revokeAll(userID: user.id, keeping: identity.sessionID, at: now, db)
+            try await self.audit.record(AuditEvent("password.changed", user: user.id, actor: user.id, client: client, detail: ["sessions_ended": String(ended)]), db)
         }
     }
 }

@@ -17,6 +17,15 @@ enum LoginName: Sendable, Equatable {
             self = .username(trimmed.lowercased())
         }
     }
+
+    /// A stable name for counters and locks: the normal form of what was typed.
+    var key: String {
+        switch self {
+        case .email(let email): "email:\(email)"
+        case .username(let name): "username:\(name)"
+        case .phoneOrUsername(let phone, _): "phone:\(phone.e164)"
+        }
+    }
 }
 
 /// SQL for users and their roles.

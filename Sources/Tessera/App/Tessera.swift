@@ -12,20 +12,44 @@ public struct Tessera: Sendable {
     public let keys: SigningKeys
     let sessions: SessionService
     let accounts: AccountService
+    let recovery: Recovery
+    let administration: UserAdministration
+    let access: AccessService
+    let audit: AuditLog
+    let limiter: RateLimiter
+    let outbox: OutboxWorker
 
-    public static func make(settings: Settings, clock: Clock = .system, logger: Logger, hashing: PasswordHasher.Parameters = .init()) async throws
-        -> Tessera
-    {
+    public static func make(settings: Settings, clock: Clock = .system, logger: Logger) async throws -> Tessera {
         let database = try await openDatabase(settings.databaseURL, logger: logger)
         let keys = SigningKeys(settings: settings, database: database)
         let users = UserStore()
+        let audit = AuditLog(database: database, clock: clock)
+        let limiter = RateLimiter(database: database, clock: clock, enabled: settings.rateLimits)
+        let hasher = PasswordHasher()
+        let mail = AccountMail(outbox: Outbox(clock: clock), publicURL: settings.publicURL)
+        let sessionStore = SessionStore(engine: database.engine)
         let sessions = SessionService(
-            database: database, store: SessionStore(engine: database.engine), users: users,
-            tokens: TokenService(keys: keys, settings: settings, clock: clock), settings: settings, clock: clock, logger: logger)
+            database: database, store: sessionStore, users: users, tokens: TokenService(keys: keys, settings: settings, clock: clock),
+            audit: audit, settings: settings, clock: clock, logger: logger)
+        let recovery = Recovery(
+            database: database, users: users, sessions: sessionStore, tokens: OneTimeTokens(engine: database.engine), mail: mail, hasher: hasher,
+            policy: PasswordPolicy(), limiter: limiter, audit: audit, settings: settings, clock: clock)
         let accounts = AccountService(
-            database: database, users: users, sessions: sessions, hasher: PasswordHasher(parameters: hashing), policy: PasswordPolicy(),
-            settings: settings, clock: clock, logger: logger)
-        return Tessera(settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts)
+            database: database, users: users, sessions: sessions, hasher: hasher, policy: PasswordPolicy(), recovery: recovery,
+            lockout: LoginLockout(database: database, clock: clock, policy: settings.lockout, enabled: settings.rateLimits), limiter: limiter,
+            audit: audit, settings: settings, clock: clock, logger: logger)
+        let administration = UserAdministration(database: database, users: users, sessions: sessions, audit: audit, mail: mail, clock: clock)
+        let access = AccessService(database: database, access: AccessControl(database: database), audit: audit, users: users)
+        let transport: any MailTransport =
+            if let url = settings.smtpURL, let configuration = SMTPConfiguration(url: url) {
+                SMTPClient(configuration: configuration)
+            } else {
+                LogTransport(logger: logger)
+            }
+        let outbox = OutboxWorker(database: database, transport: transport, from: settings.mailFrom, clock: clock, logger: logger)
+        return Tessera(
+            settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts,
+            recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox)
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections.
@@ -37,15 +61,24 @@ public struct Tessera: Sendable {
     /// Every route, registered through one table.
     func router() -> (Router<AppRequestContext>, RouteCatalog) {
         let router = Router(context: AppRequestContext.self, options: [.autoGenerateHeadEndpoints])
-        let routes = RouteTable(router: router, authenticator: Authenticator(sessions: sessions))
+        let routes = RouteTable(router: router, authenticator: Authenticator(sessions: sessions), access: AccessControl(database: database))
+        router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
         if !settings.corsOrigins.isEmpty {
             router.add(middleware: OriginCORSMiddleware(origins: settings.corsOrigins))
         }
         router.add(middleware: ErrorMiddleware(catalog: routes.catalog))
+        router.add(middleware: ClientAddressMiddleware(trusted: settings.trustedProxies))
+        if let throttle = settings.throttle {
+            router.add(middleware: ThrottleMiddleware(limiter: limiter, limit: throttle))
+        }
         OperationsRoutes(database: database, keys: keys).addRoutes(to: routes)
         accounts.addRoutes(to: routes)
         sessions.addRoutes(to: routes)
+        recovery.addRoutes(to: routes)
+        access.addRoutes(to: routes)
+        administration.addRoutes(to: routes)
+        audit.addRoutes(to: routes)
         return (router, routes.catalog)
     }
 
@@ -54,7 +87,7 @@ public struct Tessera: Sendable {
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Tessera"),
-            services: [database],
+            services: [database, outbox],
             logger: logger
         )
         app.beforeServerStarts { try await self.prepare() }

@@ -34,7 +34,13 @@ private func describe(_ operation: Operation) -> JSON {
         ("tags", [.string(operation.tag)]),
         ("operationId", .string(operationID(operation))),
     ]
-    if let description = operation.description { fields.append(("description", .string(description))) }
+    let needs = operation.permission.map { "Needs permission `\($0.resource):\($0.action)`." }
+    if let description = [operation.description, needs].compactMap({ $0 }).joined(separator: " ").nilIfEmpty {
+        fields.append(("description", .string(description)))
+    }
+    if let permission = operation.permission {
+        fields.append(("x-permission", ["resource": .string(permission.resource), "action": .string(permission.action)]))
+    }
     if operation.access == .signedIn { fields.append(("security", .array([["bearer": []]]))) }
     if !operation.parameters.isEmpty {
         fields.append(
@@ -53,7 +59,7 @@ private func describe(_ operation: Operation) -> JSON {
     for (status, schema) in operation.responses {
         var response: [(String, JSON)] = [("description", .string(HTTPResponse.Status(code: status).reasonPhrase))]
         if let schema {
-            let media = schema == "HTML" ? "text/html" : "application/json"
+            let media = ["HTML": "text/html", "Metrics": "text/plain"][schema] ?? "application/json"
             let content: JSON = ["schema": Schemas.ref(schema)]
             response.append(("content", .object([(media, content)])))
         }
@@ -70,4 +76,8 @@ private func operationID(_ operation: Operation) -> String {
             .replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "")
     }
     return ([operation.method.rawValue.lowercased()] + words).joined(separator: "_")
+}
+
+extension String {
+    var nilIfEmpty: String? { isEmpty ? nil : self }
 }

@@ -98,6 +98,73 @@ enum Schemas {
         ("Health", object([("status", string)], required: ["status"])),
         ("Ready", object([("status", string), ("database", string)], required: ["status", "database"])),
         ("JWKS", object([("keys", ["type": "array", "items": ["type": "object"]])], required: ["keys"])),
+        (
+            "CatalogueEntry",
+            object(
+                [("id", uuid), ("code_name", string), ("name", string), ("description", string), ("built_in", ["type": "boolean"])],
+                required: ["id", "code_name", "name", "description", "built_in"])
+        ),
+        ("CataloguePage", page(of: "CatalogueEntry")),
+        (
+            "CatalogueChange",
+            object([("code_name", ["type": "string", "pattern": "^[a-z][a-z0-9_.-]{0,63}$"]), ("name", string), ("description", string)])
+        ),
+        ("Permission", object([("id", uuid), ("resource", string), ("action", string)], required: ["id", "resource", "action"])),
+        ("PermissionPage", page(of: "Permission")),
+        ("PermissionChange", object([("resource", string), ("action", string)], required: ["resource", "action"])),
+        (
+            "Role",
+            object(
+                [
+                    ("id", uuid), ("code_name", string), ("name", string), ("description", string), ("built_in", ["type": "boolean"]),
+                    ("permissions", ["type": "array", "items": uuid]),
+                ], required: ["id", "code_name", "name", "description", "built_in", "permissions"])
+        ),
+        ("RolePage", page(of: "Role")),
+        (
+            "RoleChange",
+            object([
+                ("code_name", ["type": "string", "pattern": "^[a-z][a-z0-9_.-]{0,63}$"]), ("name", string), ("description", string),
+                ("permissions", ["type": "array", "items": uuid]),
+            ])
+        ),
+        ("RoleAssignment", object([("roles", ["type": "array", "items": string])], required: ["roles"])),
+        (
+            "MyPermissions",
+            object(
+                [
+                    ("roles", ["type": "array", "items": string]), ("admin", ["type": "boolean"]),
+                    ("permissions", ["type": "array", "items": object([("resource", string), ("action", string)])]),
+                ], required: ["roles", "admin", "permissions"])
+        ),
+        ("Decision", object([("allowed", ["type": "boolean"])], required: ["allowed"])),
+        ("UserPage", page(of: "User")),
+        (
+            "UserAdminChange",
+            object([
+                ("status", ["type": "string", "enum": ["active", "pending", "rejected", "disabled"]]),
+                ("role", ["type": "string", "enum": ["client", "specialist"]]), ("first_name", string), ("last_name", string),
+                ("middle_name", string), ("email_verified", ["type": "boolean"]), ("phone_verified", ["type": "boolean"]),
+            ])
+        ),
+        (
+            "RegistrationDecision",
+            object([("action", ["type": "string", "enum": ["accept", "reject"]]), ("reason", string)], required: ["action"])
+        ),
+        (
+            "AuditEntry",
+            object(
+                [
+                    ("id", uuid), ("at", dateTime), ("event", string), ("user_id", ["type": ["string", "null"], "format": "uuid"]),
+                    ("actor_id", ["type": ["string", "null"], "format": "uuid"]), ("ip_address", string), ("user_agent", string),
+                    ("detail", ["type": "object", "additionalProperties": string]),
+                ], required: ["id", "at", "event", "user_id", "actor_id", "ip_address", "user_agent", "detail"])
+        ),
+        ("AuditPage", page(of: "AuditEntry")),
+        ("TokenRequest", object([("token", string)], required: ["token"])),
+        ("ResetRequest", object([("login", ["type": "string", "description": "E-mail, phone or username"])], required: ["login"])),
+        ("ResetConfirmation", object([("token", string), ("new_password", string)], required: ["token", "new_password"])),
+        ("Metrics", ["type": "string", "description": "Prometheus text format"]),
         ("OpenAPI", ["type": "object", "description": "This document"]),
         ("HTML", ["type": "string"]),
     ]

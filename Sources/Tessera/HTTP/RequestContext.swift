@@ -8,11 +8,14 @@ public struct AppRequestContext: AuthRequestContext, RemoteAddressRequestContext
     public var coreContext: CoreRequestContextStorage
     public var identity: Identity?
     public let remoteAddress: SocketAddress?
+    /// Set by `ClientAddressMiddleware`: the peer, or the client behind a trusted proxy.
+    public var clientIP: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.identity = nil
         self.remoteAddress = source.channel.remoteAddress
+        self.clientIP = nil
     }
 
     /// JSON bodies of this API are small; anything larger is refused with 413 before it is read.
@@ -21,15 +24,20 @@ public struct AppRequestContext: AuthRequestContext, RemoteAddressRequestContext
     public var responseEncoder: JSONEncoder { JSONCoding.encoder }
 }
 
-extension RemoteAddressRequestContext {
-    /// The caller's address and user agent, as sessions record them.
+/// A context that knows which address its request counts as coming from.
+protocol ClientAddressContext {
+    var clientIP: String? { get }
+}
+
+extension ClientAddressContext {
+    /// The caller's address and user agent, as sessions and the audit log record them.
     func client(_ request: Request) -> ClientInfo {
-        ClientInfo(
-            ipAddress: remoteAddress?.ipAddress ?? "",
-            userAgent: String((request.headers[.userAgent] ?? "").prefix(512))
-        )
+        ClientInfo(ipAddress: clientIP ?? "", userAgent: String((request.headers[.userAgent] ?? "").prefix(512)))
     }
 }
+
+extension AppRequestContext: ClientAddressContext {}
+extension SignedInContext: ClientAddressContext {}
 
 /// The authenticated caller: the access token's user and session, checked live against the database.
 public struct Identity: Sendable {
@@ -39,16 +47,16 @@ public struct Identity: Sendable {
 }
 
 /// Routes that need a caller: the context's identity is guaranteed, not optional.
-public struct SignedInContext: ChildRequestContext, RemoteAddressRequestContext {
+public struct SignedInContext: ChildRequestContext {
     public var coreContext: CoreRequestContextStorage
     public let identity: Identity
-    public let remoteAddress: SocketAddress?
+    public let clientIP: String?
 
     public init(context: AppRequestContext) throws {
         guard let identity = context.identity else { throw APIError.notAuthenticated }
         self.coreContext = context.coreContext
         self.identity = identity
-        self.remoteAddress = context.remoteAddress
+        self.clientIP = context.clientIP
     }
 
     public var maxUploadSize: Int { 64 * 1024 }

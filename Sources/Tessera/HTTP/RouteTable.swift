@@ -24,6 +24,8 @@ public struct Operation: Sendable {
     let summary: String
     let tag: String
     var access: Access = .open
+    /// The RBAC permission a signed-in route needs, checked before its handler runs.
+    var permission: PermissionKey?
     var description: String?
     var parameters: [Parameter] = []
     var request: String?
@@ -42,6 +44,13 @@ public struct Operation: Sendable {
         self.parameters = parameters
         self.request = request
         self.responses = responses
+    }
+
+    /// This operation guarded by `resource` and `action` (by default the action its method maps to).
+    func requiring(_ resource: String, _ action: String? = nil) -> Operation {
+        var operation = self
+        operation.permission = PermissionKey(resource, action ?? PermissionKey.action(for: method))
+        return operation
     }
 
     /// Hummingbird's form of `path`: `{id}` becomes `:id`.
@@ -81,9 +90,11 @@ struct RouteTable {
     let catalog = RouteCatalog()
     private let router: Router<AppRequestContext>
     private let signedIn: RouterGroup<SignedInContext>
+    private let access: AccessControl
 
-    init(router: Router<AppRequestContext>, authenticator: Authenticator) {
+    init(router: Router<AppRequestContext>, authenticator: Authenticator, access: AccessControl) {
         self.router = router
+        self.access = access
         self.signedIn = router.group().add(middleware: authenticator).group(context: SignedInContext.self)
     }
 
@@ -96,7 +107,7 @@ struct RouteTable {
         router.on(RouterPath(operation.routerPath), method: operation.method, use: handler)
     }
 
-    /// A route that needs a valid access token of a live session.
+    /// A route that needs a valid access token of a live session, and its permission if it names one.
     func signedIn<Output: ResponseGenerator>(
         _ operation: Operation,
         _ handler: @escaping @Sendable (Request, SignedInContext) async throws -> Output
@@ -104,6 +115,14 @@ struct RouteTable {
         var operation = operation
         operation.access = .signedIn
         catalog.append(operation)
-        signedIn.on(RouterPath(operation.routerPath), method: operation.method, use: handler)
+        guard let permission = operation.permission else {
+            signedIn.on(RouterPath(operation.routerPath), method: operation.method, use: handler)
+            return
+        }
+        let access = self.access
+        signedIn.on(RouterPath(operation.routerPath), method: operation.method) { request, context in
+            try await access.require(context.identity, permission)
+            return try await handler(request, context)
+        }
     }
 }

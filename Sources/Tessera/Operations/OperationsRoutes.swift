@@ -40,6 +40,11 @@ struct OperationsRoutes: Sendable {
             _, _ in
             openAPIDocument(catalog.operations)
         }
+        routes.open(Operation(.get, "/metrics", "Prometheus metrics", tag: "Operations", responses: [(200, "Metrics")])) { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: Metrics.registry.emitToBuffer())))
+        }
         routes.open(Operation(.get, "/docs", "A page to read and try the API", tag: "Operations", responses: [(200, "HTML")])) { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8"],

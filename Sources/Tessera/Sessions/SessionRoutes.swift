@@ -13,7 +13,7 @@ private struct RevokeAllRequest: Decodable {
     var keep_current: Bool?
 }
 
-private struct RevokedCount: ResponseEncodable {
+struct RevokedCount: ResponseEncodable {
     let revoked: Int
 }
 
@@ -45,15 +45,15 @@ extension SessionService {
                 responses: [(204, nil), (400, "Error"), (401, "Error")])
         ) { request, context in
             var request = request
-            try await revoke(refreshToken: try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh)
+            try await revoke(refreshToken: try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh, client: context.client(request))
             return HTTPResponse.Status.noContent
         }
         routes.signedIn(
             Operation(
                 .post, "/api/v1/auth/logout", "End the caller's session", tag: "Tokens",
                 description: "Its access and refresh tokens stop working at once.", responses: [(204, nil), (401, "Error")])
-        ) { _, context in
-            _ = try await revoke(context.identity.sessionID, of: context.identity.userID)
+        ) { request, context in
+            _ = try await revoke(context.identity.sessionID, of: context.identity.userID, client: context.client(request))
             return HTTPResponse.Status.noContent
         }
         routes.signedIn(
@@ -64,7 +64,7 @@ extension SessionService {
         ) { request, context in
             var request = request
             let keep = try await request.decodeJSONIfPresent(as: RevokeAllRequest.self, context: context)?.keep_current ?? false
-            return RevokedCount(revoked: try await revokeAll(of: context.identity.userID, keeping: keep ? context.identity.sessionID : nil))
+            return RevokedCount(revoked: try await revokeAll(of: context.identity.userID, keeping: keep ? context.identity.sessionID : nil, client: context.client(request)))
         }
         routes.signedIn(
             Operation(
@@ -78,12 +78,10 @@ extension SessionService {
         routes.signedIn(
             Operation(
                 .delete, "/api/v1/me/sessions/{id}", "End one of the caller's sessions", tag: "Me",
-                parameters: [.init(name: "id", location: "path", schema: ["type": "string", "format": "uuid"], description: "Session id", required: true)],
+                parameters: [.id],
                 responses: [(204, nil), (401, "Error"), (404, "Error")])
-        ) { _, context in
-            guard let id = context.parameters.get("id", as: UUID.self),
-                try await revoke(id, of: context.identity.userID)
-            else { throw APIError.notFound }
+        ) { request, context in
+            guard try await revoke(try context.pathID(), of: context.identity.userID, client: context.client(request)) else { throw APIError.notFound }
             return HTTPResponse.Status.noContent
         }
     }

@@ -10,6 +10,7 @@ public struct SessionService: Sendable {
     let store: SessionStore
     let users: UserStore
     let tokens: TokenService
+    let audit: AuditLog
     let settings: Settings
     let clock: Clock
     let logger: Logger
@@ -87,6 +88,7 @@ public struct SessionService: Sendable {
                 return .rotated(session)
             }
             try await self.store.revoke(session.id, at: now, db)
+            try await self.audit.record(AuditEvent("refresh.reused", user: userID, detail: ["session": sessionID.uuidString.lowercased()]), db)
             return .reused
         }
         switch outcome {
@@ -94,32 +96,43 @@ public struct SessionService: Sendable {
             throw APIError.tokenNotValid("Session has ended.")
         case .reused:
             logger.warning("refresh token reuse; session ended", metadata: ["session": "\(sessionID)", "user": "\(userID)"])
+            Metrics.reuseDetected.increment()
             throw APIError.tokenReused
         case .rotated(let session):
             let (user, roles) = try await database.read { db in
                 (try await self.users.find(userID, db), try await self.users.roles(of: userID, db))
             }
             guard let user, user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
+            Metrics.refreshes.increment()
             return try await grant(user, roles: roles, session: session)
         }
     }
 
     /// Ends the session a refresh token belongs to; unknown or already ended sessions are fine.
-    func revoke(refreshToken: String) async throws {
+    func revoke(refreshToken: String, client: ClientInfo) async throws {
         let claims = try await tokens.verify(refreshToken, as: .refresh, allowExpired: true)
         guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
-        let now = clock.now()
-        try await database.transaction { db in try await self.store.revoke(sessionID, userID: userID, at: now, db) }
+        _ = try await revoke(sessionID, of: userID, client: client)
     }
 
-    func revoke(_ sessionID: UUID, of userID: UUID) async throws -> Bool {
+    /// Ends one live session of `userID`; false when there was none to end.
+    func revoke(_ sessionID: UUID, of userID: UUID, client: ClientInfo) async throws -> Bool {
         let now = clock.now()
-        return try await database.transaction { db in try await self.store.revoke(sessionID, userID: userID, at: now, db) }
+        return try await database.transaction { db in
+            guard try await self.store.revoke(sessionID, userID: userID, at: now, db) else { return false }
+            try await self.audit.record(
+                AuditEvent("session.revoked", user: userID, actor: userID, client: client, detail: ["session": sessionID.uuidString.lowercased()]), db)
+            return true
+        }
     }
 
-    func revokeAll(of userID: UUID, keeping: UUID?) async throws -> Int {
+    func revokeAll(of userID: UUID, keeping: UUID?, client: ClientInfo) async throws -> Int {
         let now = clock.now()
-        return try await database.transaction { db in try await self.store.revokeAll(userID: userID, keeping: keeping, at: now, db) }
+        return try await database.transaction { db in
+            let count = try await self.store.revokeAll(userID: userID, keeping: keeping, at: now, db)
+            try await self.audit.record(AuditEvent("sessions.revoked_all", user: userID, actor: userID, client: client, detail: ["count": String(count)]), db)
+            return count
+        }
     }
 
     func live(of userID: UUID, page: PageRequest) async throws -> (total: Int, sessions: [SessionRecord]) {

@@ -37,6 +37,18 @@ public struct Settings: Sendable {
     public var logLevel: Logger.Level
     public var corsOrigins: Set<String>
     public var rateLimits: Bool
+    public var publicURL: String
+    public var smtpURL: String?
+    public var mailFrom: String
+    public var trustedProxies: [IPRange]
+    public var verifyTTL: TimeInterval
+    public var resetTTL: TimeInterval
+    public var lockout: LockoutPolicy
+    public var tokenRateLimit: RateLimit?
+    public var tokenLoginRateLimit: RateLimit?
+    public var registerRateLimit: RateLimit?
+    public var resetRateLimit: RateLimit?
+    public var throttle: RateLimit?
 
     /// The settings' names without the `TESSERA_` prefix, with their defaults; the README's table.
     public static let defaults: KeyValuePairs<String, String> = [
@@ -57,6 +69,21 @@ public struct Settings: Sendable {
         "LOG_LEVEL": "info",
         "CORS_ORIGINS": "",
         "RATE_LIMITS": "on",
+        "PUBLIC_URL": "",
+        "SMTP_URL": "",
+        "MAIL_FROM": "no-reply@localhost",
+        "TRUSTED_PROXIES": "",
+        "VERIFY_TTL": "2d",
+        "RESET_TTL": "1h",
+        "LOCKOUT_FAILURES": "5",
+        "LOCKOUT_WAIT": "1m",
+        "LOCKOUT_MAX_WAIT": "15m",
+        "LOCKOUT_RESET": "12h",
+        "RATE_LIMIT_TOKEN": "30/1m",
+        "RATE_LIMIT_TOKEN_LOGIN": "10/1m",
+        "RATE_LIMIT_REGISTER": "10/1m",
+        "RATE_LIMIT_RESET": "5/1m",
+        "THROTTLE": "off",
     ]
 
     /// Reads settings from `values` keyed by name without the prefix; missing names take their defaults.
@@ -92,6 +119,42 @@ public struct Settings: Sendable {
             return origins.allSatisfy { $0 == "*" || $0.hasPrefix("http://") || $0.hasPrefix("https://") } ? Set(origins) : nil
         }
         rateLimits = try reader.read("RATE_LIMITS", expected: "on or off") { ["on": true, "off": false][$0.lowercased()] }
+        let host = self.host
+        let port = self.port
+        publicURL = try reader.read("PUBLIC_URL", expected: "an http(s) URL such as https://auth.example.com") { text in
+            if text.isEmpty { return "http://\(host):\(port)" }
+            guard let url = URLComponents(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else { return nil }
+            return text.hasSuffix("/") ? String(text.dropLast()) : text
+        }
+        let smtp = try reader.read("SMTP_URL", expected: "smtp://user:pass@host:port or smtps://user:pass@host:port") { text -> String?? in
+            text.isEmpty ? .some(nil) : (SMTPConfiguration(url: text) == nil ? nil : .some(text))
+        }
+        smtpURL = smtp
+        mailFrom = try reader.read("MAIL_FROM", expected: "an e-mail address") { text in
+            text.contains("@") && !text.contains(where: { $0 == "\r" || $0 == "\n" }) ? text : nil
+        }
+        trustedProxies = try reader.read("TRUSTED_PROXIES", expected: "a comma-separated list of addresses or CIDR ranges") { text in
+            let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let ranges = parts.compactMap(IPRange.init)
+            return ranges.count == parts.count ? ranges : nil
+        }
+        verifyTTL = try reader.duration("VERIFY_TTL")
+        resetTTL = try reader.duration("RESET_TTL")
+        lockout = LockoutPolicy(
+            failures: try reader.read("LOCKOUT_FAILURES", expected: "a whole number from 1") { Int($0).flatMap { $0 >= 1 ? $0 : nil } },
+            wait: try reader.duration("LOCKOUT_WAIT"),
+            maximumWait: try reader.duration("LOCKOUT_MAX_WAIT"),
+            resetAfter: try reader.duration("LOCKOUT_RESET"))
+        func limit(_ name: String) throws(SettingsError) -> RateLimit? {
+            try reader.read(name, expected: "off or a limit such as 30/1m (requests per window)") { text -> RateLimit?? in
+                text == "off" ? .some(nil) : RateLimit(text).map { .some($0) }
+            }
+        }
+        tokenRateLimit = try limit("RATE_LIMIT_TOKEN")
+        tokenLoginRateLimit = try limit("RATE_LIMIT_TOKEN_LOGIN")
+        registerRateLimit = try limit("RATE_LIMIT_REGISTER")
+        resetRateLimit = try limit("RATE_LIMIT_RESET")
+        throttle = try limit("THROTTLE")
     }
 
     /// Settings from the process environment (`TESSERA_*`), overridden by `flags` (same names).
@@ -104,6 +167,35 @@ public struct Settings: Sendable {
         }
         values.merge(flags) { _, flag in flag }
         return try Settings(values)
+    }
+}
+
+/// Keycloak-style brute-force protection: after `failures` failed logins the account waits `wait`,
+/// then `wait` more for each further run of `failures`, up to `maximumWait`; counts reset after
+/// `resetAfter` without a failure.
+public struct LockoutPolicy: Sendable, Equatable {
+    public var failures: Int
+    public var wait: TimeInterval
+    public var maximumWait: TimeInterval
+    public var resetAfter: TimeInterval
+
+    /// How long an account with `failures` recent failures stays locked; nil when it is not.
+    func lock(after failures: Int) -> TimeInterval? {
+        guard failures >= self.failures else { return nil }
+        return min(wait * Double(failures / self.failures), maximumWait)
+    }
+}
+
+/// `30/1m`: at most 30 requests per one-minute window.
+public struct RateLimit: Sendable, Equatable {
+    public let limit: Int
+    public let window: TimeInterval
+
+    init?(_ text: String) {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let limit = Int(parts[0]), limit > 0, let window = parseDuration(String(parts[1])), window > 0 else { return nil }
+        self.limit = limit
+        self.window = window
     }
 }
 

@@ -54,3 +54,15 @@ extension SQLSelectBuilder {
         engine == .postgres ? self.for(.update) : self
     }
 }
+
+extension SQLEngine {
+    /// `column` contains `text`, ignoring case: `ILIKE` on PostgreSQL, `LIKE` (case-blind for ASCII) on SQLite.
+    func contains(_ column: String, _ text: String) -> any SQLExpression {
+        let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+            .replacingOccurrences(of: "_", with: "\\_")
+        let pattern = "%" + escaped + "%"
+        return self == .postgres
+            ? SQLQueryString("\(ident: column) ILIKE \(bind: pattern) ESCAPE '\\'")
+            : SQLQueryString("\(ident: column) LIKE \(bind: pattern) ESCAPE '\\'")
+    }
+}

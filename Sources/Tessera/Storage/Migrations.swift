@@ -75,7 +75,7 @@ public struct Migrator: Sendable {
 }
 
 extension Migration {
-    static let all: [Migration] = [accountsAndSessions]
+    static let all: [Migration] = [accountsAndSessions, accessAndLifecycle]
 
     static let accountsAndSessions = Migration(version: 1, name: "accounts and sessions") { t in
         [
@@ -144,5 +144,134 @@ extension Migration {
         ] + BuiltInRole.allCases.map { role in
             "INSERT INTO roles (id, code_name, name, description, built_in) VALUES ('\(role.id.uuidString.lowercased())', '\(role.rawValue)', '\(role.title)', '', TRUE)"
         }
+    }
+}
+
+extension Migration {
+    /// RBAC catalogue, audit log, mail outbox, single-use tokens and abuse-protection counters.
+    static let accessAndLifecycle = Migration(version: 2, name: "access control and account lifecycle") { t in
+        func uuid(_ id: UUID) -> String { "CAST('\(id.uuidString.lowercased())' AS \(t.id))" }
+        var statements = [
+            """
+            CREATE TABLE resources (
+                id \(t.id) PRIMARY KEY,
+                code_name TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL DEFAULT '',
+                built_in BOOLEAN NOT NULL DEFAULT FALSE
+            )
+            """,
+            """
+            CREATE TABLE actions (
+                id \(t.id) PRIMARY KEY,
+                code_name TEXT NOT NULL UNIQUE,
+                name TEXT NOT NULL,
+                description TEXT NOT NULL DEFAULT '',
+                built_in BOOLEAN NOT NULL DEFAULT FALSE
+            )
+            """,
+            """
+            CREATE TABLE permissions (
+                id \(t.id) PRIMARY KEY,
+                resource_id \(t.id) NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+                action_id \(t.id) NOT NULL REFERENCES actions (id) ON DELETE CASCADE,
+                UNIQUE (resource_id, action_id)
+            )
+            """,
+            "CREATE INDEX permissions_action_idx ON permissions (action_id)",
+            """
+            CREATE TABLE role_permissions (
+                role_id \(t.id) NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+                permission_id \(t.id) NOT NULL REFERENCES permissions (id) ON DELETE CASCADE,
+                PRIMARY KEY (role_id, permission_id)
+            )
+            """,
+            "CREATE INDEX role_permissions_permission_idx ON role_permissions (permission_id)",
+            """
+            CREATE TABLE audit_events (
+                id \(t.id) PRIMARY KEY,
+                at \(t.time) NOT NULL,
+                event TEXT NOT NULL,
+                user_id \(t.id),
+                actor_id \(t.id),
+                ip_address TEXT NOT NULL DEFAULT '',
+                user_agent TEXT NOT NULL DEFAULT '',
+                detail TEXT NOT NULL DEFAULT '{}'
+            )
+            """,
+            "CREATE INDEX audit_events_at_idx ON audit_events (at)",
+            "CREATE INDEX audit_events_user_idx ON audit_events (user_id, at)",
+            "CREATE INDEX audit_events_event_idx ON audit_events (event, at)",
+            """
+            CREATE TABLE mail_outbox (
+                id \(t.id) PRIMARY KEY,
+                recipient TEXT NOT NULL,
+                subject TEXT NOT NULL,
+                body TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                created_at \(t.time) NOT NULL,
+                next_attempt_at \(t.time) NOT NULL,
+                locked_until \(t.time),
+                sent_at \(t.time),
+                last_error TEXT NOT NULL DEFAULT ''
+            )
+            """,
+            "CREATE INDEX mail_outbox_due_idx ON mail_outbox (status, next_attempt_at)",
+            """
+            CREATE TABLE one_time_tokens (
+                token_hash TEXT PRIMARY KEY,
+                user_id \(t.id) NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+                purpose TEXT NOT NULL,
+                email TEXT,
+                created_at \(t.time) NOT NULL,
+                expires_at \(t.time) NOT NULL,
+                used_at \(t.time)
+            )
+            """,
+            "CREATE INDEX one_time_tokens_user_idx ON one_time_tokens (user_id, purpose)",
+            """
+            CREATE TABLE login_failures (
+                login_key TEXT PRIMARY KEY,
+                failures INTEGER NOT NULL,
+                last_failure_at \(t.time) NOT NULL,
+                locked_until \(t.time)
+            )
+            """,
+            """
+            CREATE TABLE rate_limit_windows (
+                bucket TEXT PRIMARY KEY,
+                window_start \(t.time) NOT NULL,
+                hits INTEGER NOT NULL
+            )
+            """,
+        ]
+        for resource in BuiltInCatalogue.resources {
+            statements.append(
+                "INSERT INTO resources (id, code_name, name, description, built_in) VALUES (\(uuid(UUID())), '\(resource.code)', '\(resource.name)', '', TRUE)")
+        }
+        for action in BuiltInCatalogue.actions {
+            statements.append(
+                "INSERT INTO actions (id, code_name, name, description, built_in) VALUES (\(uuid(UUID())), '\(action.code)', '\(action.name)', '', TRUE)")
+        }
+        for (resource, action) in BuiltInCatalogue.permissions {
+            statements.append(
+                """
+                INSERT INTO permissions (id, resource_id, action_id)
+                SELECT \(uuid(UUID())), r.id, a.id FROM resources r, actions a WHERE r.code_name = '\(resource)' AND a.code_name = '\(action)'
+                """)
+        }
+        for (role, grants) in BuiltInCatalogue.grants {
+            for (resource, action) in grants {
+                statements.append(
+                    """
+                    INSERT INTO role_permissions (role_id, permission_id)
+                    SELECT \(uuid(role.id)), p.id FROM permissions p
+                    JOIN resources r ON r.id = p.resource_id JOIN actions a ON a.id = p.action_id
+                    WHERE r.code_name = '\(resource)' AND a.code_name = '\(action)'
+                    """)
+            }
+        }
+        return statements
     }
 }

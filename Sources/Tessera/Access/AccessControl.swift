@@ -1,0 +1,85 @@
+import Foundation
+import Hummingbird
+import SQLKit
+
+/// A permission as routes and checks name it: a resource code and an action code.
+public struct PermissionKey: Hashable, Sendable, Codable {
+    public let resource: String
+    public let action: String
+
+    public init(_ resource: String, _ action: String) {
+        self.resource = resource
+        self.action = action
+    }
+
+    /// SPEC §5: GET/HEAD read, POST create, PUT/PATCH update, DELETE delete.
+    static func action(for method: HTTPRequest.Method) -> String {
+        switch method {
+        case .get, .head: "read"
+        case .post: "create"
+        case .put, .patch: "update"
+        case .delete: "delete"
+        default: "all"
+        }
+    }
+}
+
+/// Answers "may this user do that": one indexed query per check, always current, so a change to
+/// roles or permissions holds on the next request on every instance.
+struct AccessControl: Sendable {
+    let database: any Database
+
+    func allows(_ userID: UUID, _ permission: PermissionKey) async throws -> Bool {
+        try await database.read { db in try await self.allows(userID, permission, db) }
+    }
+
+    /// `admin` may do everything, on resources created later too; otherwise a role must hold the
+    /// permission itself or `all` on its resource.
+    func allows(_ userID: UUID, _ permission: PermissionKey, _ db: any SQLDatabase) async throws -> Bool {
+        try await db.raw(
+            """
+            SELECT 1 AS ok FROM user_roles ur JOIN roles ro ON ro.id = ur.role_id
+            WHERE ur.user_id = \(bind: userID) AND (ro.code_name = 'admin' OR EXISTS (
+                SELECT 1 FROM role_permissions rp
+                JOIN permissions p ON p.id = rp.permission_id
+                JOIN resources r ON r.id = p.resource_id
+                JOIN actions a ON a.id = p.action_id
+                WHERE rp.role_id = ur.role_id AND r.code_name = \(bind: permission.resource)
+                AND (a.code_name = \(bind: permission.action) OR a.code_name = 'all')))
+            LIMIT 1
+            """
+        ).first() != nil
+    }
+
+    func require(_ identity: Identity, _ permission: PermissionKey) async throws {
+        guard try await allows(identity.userID, permission) else { throw APIError.permissionDenied }
+    }
+
+    /// What a user may do: whether they are admin, and the permissions their roles hold.
+    struct Effective: Sendable {
+        let isAdmin: Bool
+        let permissions: Set<PermissionKey>
+
+        /// Holding `all` on a resource covers every action on it; admin covers everything.
+        func covers(_ permission: PermissionKey) -> Bool {
+            isAdmin || permissions.contains(permission) || permissions.contains(PermissionKey(permission.resource, "all"))
+        }
+    }
+
+    func effective(_ userID: UUID, _ db: any SQLDatabase) async throws -> Effective {
+        let roles = try await UserStore().roles(of: userID, db)
+        let rows = try await db.raw(
+            """
+            SELECT DISTINCT r.code_name AS resource, a.code_name AS action
+            FROM user_roles ur
+            JOIN role_permissions rp ON rp.role_id = ur.role_id
+            JOIN permissions p ON p.id = rp.permission_id
+            JOIN resources r ON r.id = p.resource_id
+            JOIN actions a ON a.id = p.action_id
+            WHERE ur.user_id = \(bind: userID)
+            """
+        ).all()
+        let permissions = try rows.map { PermissionKey(try $0.decode(column: "resource", as: String.self), try $0.decode(column: "action", as: String.self)) }
+        return Effective(isAdmin: roles.contains(BuiltInRole.admin.rawValue), permissions: Set(permissions))
+    }
+}

@@ -1,0 +1,323 @@
+import Foundation
+import SQLKit
+
+/// The RBAC catalogue (resources, actions, permissions, roles) and role assignment. Nobody can
+/// grant what they do not hold: a role may only be given permissions its editor holds, a user only
+/// roles whose permissions the assigner holds, and only an admin may give or take `admin`.
+struct AccessService: Sendable {
+    let database: any Database
+    let access: AccessControl
+    let audit: AuditLog
+    let users: UserStore
+
+    // MARK: Resources and actions
+
+    func list(_ list: CatalogueList, page: PageRequest) async throws -> (Int, [CatalogueEntry]) {
+        try await database.read { db in
+            let total = try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(list.rawValue)
+                .first(decodingColumn: "n", as: Int.self) ?? 0
+            let rows = try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from(list.rawValue)
+                .orderBy("code_name").limit(page.size).offset(page.offset).all()
+            return (total, try rows.map(CatalogueEntry.init(row:)))
+        }
+    }
+
+    func entry(_ list: CatalogueList, _ id: UUID) async throws -> CatalogueEntry {
+        try await database.read { db in try await self.entry(list, id, db) }
+    }
+
+    private func entry(_ list: CatalogueList, _ id: UUID, _ db: any SQLDatabase) async throws -> CatalogueEntry {
+        guard let row = try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from(list.rawValue)
+            .where("id", .equal, SQLBind(id)).first()
+        else { throw APIError.notFound }
+        return try CatalogueEntry(row: row)
+    }
+
+    func create(_ list: CatalogueList, _ change: CatalogueChange, by actor: Identity) async throws -> CatalogueEntry {
+        let (code, name) = try validatedNew(change)
+        let id = UUID()
+        return try await database.transaction { db in
+            try await self.requireUnique(list.rawValue, code, db)
+            try await db.insert(into: list.rawValue).columns("id", "code_name", "name", "description", "built_in")
+                .values(SQLBind(id), SQLBind(code), SQLBind(name), SQLBind(change.description ?? ""), SQLBind(false)).run()
+            try await self.audit.record(AuditEvent("\(list.singular).created", actor: actor.userID, detail: ["code_name": code]), db)
+            return try await self.entry(list, id, db)
+        }
+    }
+
+    func update(_ list: CatalogueList, _ id: UUID, _ change: CatalogueChange, by actor: Identity) async throws -> CatalogueEntry {
+        try await database.transaction { db in
+            let current = try await self.entry(list, id, db)
+            if let code = change.code_name, code != current.code_name {
+                guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in \(list.singular) keeps its code name.") }
+                guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }
+                try await self.requireUnique(list.rawValue, code, db)
+            }
+            try await db.update(list.rawValue)
+                .set("code_name", to: SQLBind(change.code_name ?? current.code_name))
+                .set("name", to: SQLBind(change.name ?? current.name))
+                .set("description", to: SQLBind(change.description ?? current.description))
+                .where("id", .equal, SQLBind(id)).run()
+            try await self.audit.record(AuditEvent("\(list.singular).updated", actor: actor.userID, detail: ["code_name": current.code_name]), db)
+            return try await self.entry(list, id, db)
+        }
+    }
+
+    func delete(_ list: CatalogueList, _ id: UUID, by actor: Identity) async throws {
+        try await database.transaction { db in
+            let current = try await self.entry(list, id, db)
+            // Tessera's own endpoints are guarded by the built-ins; deleting one would lock admins out.
+            guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "Built-in \(list.rawValue) cannot be deleted.") }
+            try await db.delete(from: list.rawValue).where("id", .equal, SQLBind(id)).run()
+            try await self.audit.record(AuditEvent("\(list.singular).deleted", actor: actor.userID, detail: ["code_name": current.code_name]), db)
+        }
+    }
+
+    // MARK: Permissions
+
+    private static let permissionSelect = """
+        SELECT p.id AS id, r.code_name AS resource, a.code_name AS action FROM permissions p
+        JOIN resources r ON r.id = p.resource_id JOIN actions a ON a.id = p.action_id
+        """
+
+    func permissions(resource: String?, action: String?, page: PageRequest) async throws -> (Int, [PermissionEntry]) {
+        try await database.read { db in
+            let rows = try await db.raw("\(unsafeRaw: Self.permissionSelect) ORDER BY r.code_name, a.code_name").all()
+            let all = try rows.map(PermissionEntry.init(row:)).filter {
+                (resource == nil || $0.resource == resource) && (action == nil || $0.action == action)
+            }
+            return (all.count, Array(all.dropFirst(page.offset).prefix(page.size)))
+        }
+    }
+
+    func permission(_ id: UUID) async throws -> PermissionEntry {
+        try await database.read { db in try await self.permission(id, db) }
+    }
+
+    private func permission(_ id: UUID, _ db: any SQLDatabase) async throws -> PermissionEntry {
+        guard let row = try await db.raw("\(unsafeRaw: Self.permissionSelect) WHERE p.id = \(bind: id)").first() else { throw APIError.notFound }
+        return try PermissionEntry(row: row)
+    }
+
+    func createPermission(_ change: PermissionChange, by actor: Identity) async throws -> PermissionEntry {
+        guard let resource = change.resource, let action = change.action else {
+            var errors = FieldErrors()
+            if change.resource == nil { errors.add("resource", "This field is required.") }
+            if change.action == nil { errors.add("action", "This field is required.") }
+            try errors.throwIfAny()
+            throw APIError.validation("Invalid input.")
+        }
+        let id = UUID()
+        return try await database.transaction { db in
+            let (resourceID, actionID) = try await self.catalogueIDs(resource: resource, action: action, db)
+            try await self.requireNewPermission(resourceID, actionID, db)
+            try await db.insert(into: "permissions").columns("id", "resource_id", "action_id")
+                .values(SQLBind(id), SQLBind(resourceID), SQLBind(actionID)).run()
+            try await self.audit.record(AuditEvent("permission.created", actor: actor.userID, detail: ["permission": "\(resource):\(action)"]), db)
+            return try await self.permission(id, db)
+        }
+    }
+
+    func updatePermission(_ id: UUID, _ change: PermissionChange, by actor: Identity) async throws -> PermissionEntry {
+        try await database.transaction { db in
+            let current = try await self.permission(id, db)
+            let (resourceID, actionID) = try await self.catalogueIDs(
+                resource: change.resource ?? current.resource, action: change.action ?? current.action, db)
+            if (change.resource ?? current.resource, change.action ?? current.action) != (current.resource, current.action) {
+                try await self.requireNewPermission(resourceID, actionID, db)
+            }
+            // Re-pointing a permission changes what every role holding it may do: only for holders of both.
+            let effective = try await self.access.effective(actor.userID, db)
+            let target = PermissionKey(change.resource ?? current.resource, change.action ?? current.action)
+            guard effective.covers(current.key), effective.covers(target) else { throw APIError.permissionDenied }
+            try await db.update("permissions").set("resource_id", to: SQLBind(resourceID)).set("action_id", to: SQLBind(actionID))
+                .where("id", .equal, SQLBind(id)).run()
+            try await self.audit.record(
+                AuditEvent("permission.updated", actor: actor.userID, detail: ["from": "\(current.resource):\(current.action)", "to": "\(target.resource):\(target.action)"]), db)
+            return try await self.permission(id, db)
+        }
+    }
+
+    func deletePermission(_ id: UUID, by actor: Identity) async throws {
+        try await database.transaction { db in
+            let current = try await self.permission(id, db)
+            try await db.delete(from: "permissions").where("id", .equal, SQLBind(id)).run()
+            try await self.audit.record(AuditEvent("permission.deleted", actor: actor.userID, detail: ["permission": "\(current.resource):\(current.action)"]), db)
+        }
+    }
+
+    private func catalogueIDs(resource: String, action: String, _ db: any SQLDatabase) async throws -> (UUID, UUID) {
+        let resourceID = try await db.select().column("id").from("resources").where("code_name", .equal, SQLBind(resource))
+            .first(decodingColumn: "id", as: UUID.self)
+        let actionID = try await db.select().column("id").from("actions").where("code_name", .equal, SQLBind(action))
+            .first(decodingColumn: "id", as: UUID.self)
+        var errors = FieldErrors()
+        if resourceID == nil { errors.add("resource", "Unknown resource '\(resource)'.") }
+        if actionID == nil { errors.add("action", "Unknown action '\(action)'.") }
+        try errors.throwIfAny()
+        return (resourceID!, actionID!)
+    }
+
+    private func requireNewPermission(_ resourceID: UUID, _ actionID: UUID, _ db: any SQLDatabase) async throws {
+        if try await db.select().column("id").from("permissions").where("resource_id", .equal, SQLBind(resourceID))
+            .where("action_id", .equal, SQLBind(actionID)).first() != nil
+        {
+            throw APIError(.conflict, "already_exists", "This permission already exists.", fields: ["action": ["This permission already exists."]])
+        }
+    }
+
+    // MARK: Roles
+
+    func roles(page: PageRequest) async throws -> (Int, [RoleEntry]) {
+        try await database.read { db in
+            let total = try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("roles")
+                .first(decodingColumn: "n", as: Int.self) ?? 0
+            let ids = try await db.select().column("id").from("roles").orderBy("code_name").limit(page.size).offset(page.offset)
+                .all(decodingColumn: "id", as: UUID.self)
+            var roles: [RoleEntry] = []
+            for id in ids { roles.append(try await self.role(id, db)) }
+            return (total, roles)
+        }
+    }
+
+    func role(_ id: UUID) async throws -> RoleEntry {
+        try await database.read { db in try await self.role(id, db) }
+    }
+
+    private func role(_ id: UUID, _ db: any SQLDatabase) async throws -> RoleEntry {
+        guard let row = try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from("roles")
+            .where("id", .equal, SQLBind(id)).first()
+        else { throw APIError.notFound }
+        let base = try CatalogueEntry(row: row)
+        let permissions = try await db.select().column("permission_id").from("role_permissions").where("role_id", .equal, SQLBind(id))
+            .all(decodingColumn: "permission_id", as: UUID.self).map { $0.uuidString.lowercased() }.sorted()
+        return RoleEntry(
+            id: base.id, code_name: base.code_name, name: base.name, description: base.description, built_in: base.built_in,
+            permissions: permissions)
+    }
+
+    func createRole(_ change: CatalogueChange, by actor: Identity) async throws -> RoleEntry {
+        let (code, name) = try validatedNew(change)
+        let id = UUID()
+        return try await database.transaction { db in
+            try await self.requireUnique("roles", code, db)
+            try await db.insert(into: "roles").columns("id", "code_name", "name", "description", "built_in")
+                .values(SQLBind(id), SQLBind(code), SQLBind(name), SQLBind(change.description ?? ""), SQLBind(false)).run()
+            try await self.setPermissions(of: id, to: change.permissions ?? [], by: actor, db)
+            try await self.audit.record(AuditEvent("role.created", actor: actor.userID, detail: ["code_name": code]), db)
+            return try await self.role(id, db)
+        }
+    }
+
+    func updateRole(_ id: UUID, _ change: CatalogueChange, by actor: Identity) async throws -> RoleEntry {
+        try await database.transaction { db in
+            let current = try await self.role(id, db)
+            guard current.code_name != BuiltInRole.admin.rawValue else {
+                throw APIError(.forbidden, "permission_denied", "The admin role holds every permission and cannot be changed.")
+            }
+            if let code = change.code_name, code != current.code_name {
+                guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in role keeps its code name.") }
+                guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }
+                try await self.requireUnique("roles", code, db)
+            }
+            try await db.update("roles")
+                .set("code_name", to: SQLBind(change.code_name ?? current.code_name))
+                .set("name", to: SQLBind(change.name ?? current.name))
+                .set("description", to: SQLBind(change.description ?? current.description))
+                .where("id", .equal, SQLBind(id)).run()
+            if let permissions = change.permissions {
+                try await self.setPermissions(of: id, to: permissions, by: actor, db)
+            }
+            try await self.audit.record(AuditEvent("role.updated", actor: actor.userID, detail: ["code_name": current.code_name]), db)
+            return try await self.role(id, db)
+        }
+    }
+
+    func deleteRole(_ id: UUID, by actor: Identity) async throws {
+        try await database.transaction { db in
+            let current = try await self.role(id, db)
+            guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "Built-in roles cannot be deleted.") }
+            try await db.delete(from: "roles").where("id", .equal, SQLBind(id)).run()
+            try await self.audit.record(AuditEvent("role.deleted", actor: actor.userID, detail: ["code_name": current.code_name]), db)
+        }
+    }
+
+    /// Replaces a role's permissions; every permission added or removed must be one the editor holds.
+    private func setPermissions(of roleID: UUID, to ids: [String], by actor: Identity, _ db: any SQLDatabase) async throws {
+        var wanted = Set<UUID>()
+        for text in ids {
+            guard let id = UUID(uuidString: text) else { throw APIError.validation(["permissions": ["'\(text)' is not a permission id."]]) }
+            wanted.insert(id)
+        }
+        let current = Set(
+            try await db.select().column("permission_id").from("role_permissions").where("role_id", .equal, SQLBind(roleID))
+                .all(decodingColumn: "permission_id", as: UUID.self))
+        let effective = try await access.effective(actor.userID, db)
+        for id in wanted.symmetricDifference(current) {
+            guard let permission = try? await self.permission(id, db) else {
+                throw APIError.validation(["permissions": ["Unknown permission \(id.uuidString.lowercased())."]])
+            }
+            guard effective.covers(permission.key) else {
+                throw APIError(.forbidden, "permission_denied", "You cannot grant or revoke \(permission.resource):\(permission.action), which you do not hold.")
+            }
+        }
+        for id in current.subtracting(wanted) {
+            try await db.delete(from: "role_permissions").where("role_id", .equal, SQLBind(roleID)).where("permission_id", .equal, SQLBind(id)).run()
+        }
+        for id in wanted.subtracting(current) {
+            try await db.insert(into: "role_permissions").columns("role_id", "permission_id").values(SQLBind(roleID), SQLBind(id)).run()
+        }
+    }
+
+    // MARK: Users' roles
+
+    /// `PUT /api/v1/users/{id}/roles`: the user's roles become exactly `codes`.
+    func assignRoles(_ codes: [String], to userID: UUID, by actor: Identity, client: ClientInfo) async throws -> [String] {
+        try await database.transaction { db in
+            guard try await self.users.find(userID, db) != nil else { throw APIError.notFound }
+            let current = Set(try await self.users.roles(of: userID, db))
+            let wanted = Set(codes)
+            let effective = try await self.access.effective(actor.userID, db)
+            for code in wanted.symmetricDifference(current) {
+                guard let roleID = try await db.select().column("id").from("roles").where("code_name", .equal, SQLBind(code))
+                    .first(decodingColumn: "id", as: UUID.self)
+                else { throw APIError.validation(["roles": ["Unknown role '\(code)'."]]) }
+                if code == BuiltInRole.admin.rawValue && !effective.isAdmin {
+                    throw APIError(.forbidden, "permission_denied", "Only an admin may grant or revoke the admin role.")
+                }
+                let held = try await self.role(roleID, db).permissions.compactMap(UUID.init(uuidString:))
+                for id in held where !effective.covers(try await self.permission(id, db).key) {
+                    throw APIError(.forbidden, "permission_denied", "You cannot grant or revoke '\(code)': it holds permissions you do not.")
+                }
+            }
+            try await db.delete(from: "user_roles").where("user_id", .equal, SQLBind(userID)).run()
+            let unknown = try await self.users.grant(codes, to: userID, db)
+            guard unknown.isEmpty else { throw APIError.validation(["roles": ["Unknown roles: \(unknown.joined(separator: ", "))."]]) }
+            let roles = try await self.users.roles(of: userID, db)
+            try await self.audit.record(
+                AuditEvent("roles.changed", user: userID, actor: actor.userID, client: client,
+                    detail: ["from": current.sorted().joined(separator: ","), "to": roles.joined(separator: ",")]), db)
+            return roles
+        }
+    }
+
+    // MARK: Shared checks
+
+    private func validatedNew(_ change: CatalogueChange) throws(APIError) -> (String, String) {
+        var errors = FieldErrors()
+        if let code = change.code_name {
+            if !isCodeName(code) { errors.add("code_name", "Use lowercase letters, digits and _ . - (at most 64), starting with a letter.") }
+        } else {
+            errors.add("code_name", "This field is required.")
+        }
+        if (change.name ?? "").trimmingCharacters(in: .whitespaces).isEmpty { errors.add("name", "This field is required.") }
+        try errors.throwIfAny()
+        return (change.code_name!, change.name!)
+    }
+
+    private func requireUnique(_ table: String, _ code: String, _ db: any SQLDatabase) async throws {
+        if try await db.select().column("id").from(table).where("code_name", .equal, SQLBind(code)).first() != nil {
+            throw APIError(.conflict, "already_exists", "'\(code)' already exists.", fields: ["code_name": ["'\(code)' already exists."]])
+        }
+    }
+}

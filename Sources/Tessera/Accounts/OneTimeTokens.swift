@@ -1,0 +1,50 @@
+import Crypto
+import Foundation
+import SQLKit
+
+/// Single-use, expiring tokens for e-mail verification and password reset. Only their SHA-256
+/// is stored, so a database dump hands out no working link.
+struct OneTimeTokens: Sendable {
+    let engine: SQLEngine
+
+    enum Purpose: String, Sendable {
+        case verifyEmail = "verify_email"
+        case resetPassword = "reset_password"
+    }
+
+    static func digest(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A new token for `userID`; earlier unused tokens of the same purpose stop working.
+    func issue(_ purpose: Purpose, for userID: UUID, email: String?, ttl: TimeInterval, at now: Date, _ db: any SQLDatabase) async throws -> String {
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = generator.next() }
+        let token = Data(bytes).base64URLEncoded
+        try await retire(purpose, for: userID, at: now, db)
+        try await db.insert(into: "one_time_tokens").columns("token_hash", "user_id", "purpose", "email", "created_at", "expires_at")
+            .values(SQLBind(Self.digest(token)), SQLBind(userID), SQLBind(purpose.rawValue), SQLBind(email), SQLBind(now), SQLBind(now.addingTimeInterval(ttl)))
+            .run()
+        return token
+    }
+
+    /// Uses up a token: the user and e-mail it was issued for, or a 400 naming `token`.
+    func consume(_ token: String, _ purpose: Purpose, at now: Date, _ db: any SQLDatabase) async throws -> (userID: UUID, email: String?) {
+        let invalid = APIError.validation(["token": ["This link is invalid or has expired."]])
+        guard token.utf8.count <= 256,
+            let row = try await db.select().columns("user_id", "email", "expires_at", "used_at").from("one_time_tokens")
+                .where("token_hash", .equal, SQLBind(Self.digest(token))).where("purpose", .equal, SQLBind(purpose.rawValue))
+                .lockForUpdate(engine).first()
+        else { throw invalid }
+        guard try row.decode(column: "used_at", as: Date?.self) == nil, try row.decode(column: "expires_at", as: Date.self) > now else { throw invalid }
+        let userID = try row.decode(column: "user_id", as: UUID.self)
+        try await retire(purpose, for: userID, at: now, db)
+        return (userID, try row.decode(column: "email", as: String?.self))
+    }
+
+    private func retire(_ purpose: Purpose, for userID: UUID, at now: Date, _ db: any SQLDatabase) async throws {
+        try await db.update("one_time_tokens").set("used_at", to: SQLBind(now)).where("user_id", .equal, SQLBind(userID))
+            .where("purpose", .equal, SQLBind(purpose.rawValue)).where("used_at", .is, SQLLiteral.null).run()
+    }
+}

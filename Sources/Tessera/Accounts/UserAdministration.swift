@@ -1,0 +1,148 @@
+import Foundation
+import Hummingbird
+import SQLKit
+
+/// What administrators do to accounts: find them, change their status (disabling ends every
+/// session at once), look at and end their sessions, and decide on pending sign-ups.
+struct UserAdministration: Sendable {
+    let database: any Database
+    let users: UserStore
+    let sessions: SessionService
+    let audit: AuditLog
+    let mail: AccountMail
+    let clock: Clock
+
+    struct Filter: Sendable {
+        var status: AccountStatus?
+        var role: String?
+        var text: String?
+    }
+
+    func list(_ filter: Filter, page: PageRequest) async throws -> (Int, [UserResponse]) {
+        let engine = database.engine
+        return try await database.read { db in
+            func filtered(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
+                var query = query.from("users")
+                if let status = filter.status { query = query.where("status", .equal, SQLBind(status.rawValue)) }
+                if let role = filter.role {
+                    query = query.where(
+                        SQLQueryString(
+                            "id IN (SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.code_name = \(bind: role))"))
+                }
+                if let text = filter.text?.lowercased(), !text.isEmpty {
+                    query = query.where { group in
+                        for column in ["email_key", "username_key", "phone", "first_name", "last_name"] {
+                            group.orWhere(engine.contains(column, text))
+                        }
+                        return group
+                    }
+                }
+                return query
+            }
+            let total = try await filtered(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
+                .first(decodingColumn: "n", as: Int.self) ?? 0
+            let rows = try await filtered(db.select().columns(User.columns.map { SQLColumn($0) }))
+                .orderBy("date_joined", .descending).orderBy("id").limit(page.size).offset(page.offset).all()
+            var result: [UserResponse] = []
+            for user in try rows.map(User.init(row:)) {
+                result.append(UserResponse(user: user, roles: try await self.users.roles(of: user.id, db)))
+            }
+            return (total, result)
+        }
+    }
+
+    func user(_ id: UUID) async throws -> UserResponse {
+        try await database.read { db in
+            guard let user = try await self.users.find(id, db) else { throw APIError.notFound }
+            return UserResponse(user: user, roles: try await self.users.roles(of: id, db))
+        }
+    }
+
+    struct Change: Decodable, Sendable {
+        var status: AccountStatus?
+        var role: AccountKind?
+        var first_name: String?
+        var last_name: String?
+        var middle_name: String?
+        var email_verified: Bool?
+        var phone_verified: Bool?
+    }
+
+    /// Changes what an administrator may change; `disabled` (or `rejected`) ends every session in
+    /// the same transaction, so the user's tokens stop working on the next request.
+    func update(_ id: UUID, _ change: Change, by actor: Identity, client: ClientInfo) async throws -> UserResponse {
+        let now = clock.now()
+        try await database.transaction { db in
+            guard var user = try await self.users.find(id, db) else { throw APIError.notFound }
+            let before = user.status
+            user.firstName = change.first_name ?? user.firstName
+            user.lastName = change.last_name ?? user.lastName
+            user.middleName = change.middle_name ?? user.middleName
+            user.emailVerified = change.email_verified ?? user.emailVerified
+            user.phoneVerified = change.phone_verified ?? user.phoneVerified
+            try await self.users.saveProfile(user, db)
+            if let kind = change.role, kind != user.kind {
+                try await db.update("users").set("kind", to: SQLBind(kind.rawValue)).where("id", .equal, SQLBind(id)).run()
+            }
+            if let status = change.status, status != before {
+                try await self.setStatus(status, of: id, at: now, db)
+                try await self.audit.record(
+                    AuditEvent("user.status_changed", user: id, actor: actor.userID, client: client, detail: ["from": before.rawValue, "to": status.rawValue]),
+                    db)
+            }
+        }
+        return try await user(id)
+    }
+
+    private func setStatus(_ status: AccountStatus, of id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
+        try await db.update("users").set("status", to: SQLBind(status.rawValue)).where("id", .equal, SQLBind(id)).run()
+        if status != .active {
+            _ = try await sessions.store.revokeAll(userID: id, at: now, db)
+        }
+    }
+
+    func sessions(of id: UUID, page: PageRequest) async throws -> (Int, [SessionRecord]) {
+        guard try await database.read({ db in try await self.users.find(id, db) }) != nil else { throw APIError.notFound }
+        return try await sessions.live(of: id, page: page)
+    }
+
+    func revokeSessions(of id: UUID, by actor: Identity, client: ClientInfo) async throws -> Int {
+        let now = clock.now()
+        return try await database.transaction { db in
+            guard try await self.users.find(id, db) != nil else { throw APIError.notFound }
+            let count = try await self.sessions.store.revokeAll(userID: id, at: now, db)
+            try await self.audit.record(AuditEvent("sessions.revoked_all", user: id, actor: actor.userID, client: client, detail: ["count": String(count)]), db)
+            return count
+        }
+    }
+
+    struct Decision: Decodable, Sendable {
+        enum Action: String, Decodable, Sendable {
+            case accept
+            case reject
+        }
+        var action: Action
+        var reason: String?
+    }
+
+    /// Accepts or rejects a sign-up; the user hears either way, by a mail queued in the same transaction.
+    func decide(_ id: UUID, _ decision: Decision, by actor: Identity, client: ClientInfo) async throws -> UserResponse {
+        let now = clock.now()
+        try await database.transaction { db in
+            guard let user = try await self.users.find(id, db) else { throw APIError.notFound }
+            let allowed: Set<AccountStatus> = decision.action == .accept ? [.pending, .rejected] : [.pending]
+            guard allowed.contains(user.status) else {
+                throw APIError(.conflict, "invalid_state", "This registration is \(user.status.rawValue); it cannot be \(decision.action == .accept ? "accepted" : "rejected").")
+            }
+            let status: AccountStatus = decision.action == .accept ? .active : .rejected
+            try await self.setStatus(status, of: id, at: now, db)
+            let reason = decision.reason?.trimmingCharacters(in: .whitespacesAndNewlines).prefix(2000).description
+            try await self.mail.registrationDecided(user, accepted: decision.action == .accept, reason: reason, db)
+            try await self.audit.record(
+                AuditEvent(
+                    decision.action == .accept ? "registration.accepted" : "registration.rejected", user: id, actor: actor.userID, client: client,
+                    detail: reason.map { ["reason": $0] } ?? [:]), db)
+        }
+        return try await user(id)
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// An address or CIDR range (`10.0.0.0/8`, `::1`), for `TESSERA_TRUSTED_PROXIES`.
+public struct IPRange: Sendable, Equatable {
+    let network: [UInt8]
+    let prefix: Int
+
+    public init?(_ text: String) {
+        let parts = text.split(separator: "/", maxSplits: 1)
+        guard let address = IPRange.bytes(String(parts[0])) else { return nil }
+        let bits = address.count * 8
+        let prefix = parts.count == 2 ? Int(parts[1]) : bits
+        guard let prefix, (0...bits).contains(prefix) else { return nil }
+        self.network = address
+        self.prefix = prefix
+    }
+
+    func contains(_ text: String) -> Bool {
+        guard let address = IPRange.bytes(text), address.count == network.count else { return false }
+        var remaining = prefix
+        for (a, b) in zip(address, network) where remaining > 0 {
+            let mask: UInt8 = remaining >= 8 ? 0xFF : ~(0xFF >> UInt8(remaining))
+            if a & mask != b & mask { return false }
+            remaining -= 8
+        }
+        return true
+    }
+
+    static func bytes(_ text: String) -> [UInt8]? {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: v4) { Array($0) } }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { Array($0) } }
+        return nil
+    }
+}
+
+/// The address a request counts as coming from: the peer, or — when the peer is a trusted proxy —
+/// the nearest `X-Forwarded-For` hop that is not one.
+struct ClientAddressMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+    let trusted: [IPRange]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        context.clientIP = resolve(peer: context.remoteAddress?.ipAddress, forwarded: request.headers[values: .init("X-Forwarded-For")!])
+        return try await next(request, context)
+    }
+
+    func resolve(peer: String?, forwarded: [String]) -> String {
+        guard let peer, !trusted.isEmpty, trusted.contains(where: { $0.contains(peer) }) else { return peer ?? "" }
+        let hops = forwarded.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        for hop in hops.reversed() where IPRange.bytes(hop) != nil {
+            if !trusted.contains(where: { $0.contains(hop) }) { return hop }
+        }
+        return hops.first(where: { IPRange.bytes($0) != nil }) ?? peer
+    }
+}

@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import SQLKit
+import ServiceLifecycle
+
+/// Where a message leaves Tessera: SMTP when configured, otherwise the log.
+protocol MailTransport: Sendable {
+    func send(_ message: MailMessage) async throws
+}
+
+/// Development sink: without `TESSERA_SMTP_URL` every mail, links included, goes to the log.
+struct LogTransport: MailTransport {
+    let logger: Logger
+
+    func send(_ message: MailMessage) async throws {
+        logger.info("mail (log sink)", metadata: ["to": "\(message.to)", "subject": "\(message.subject)", "body": "\(message.text)"])
+    }
+}
+
+extension SMTPClient: MailTransport {}
+
+/// The durable outbox: mail is a row written in the same transaction as the change it announces,
+/// so nothing acknowledged is lost; `OutboxWorker` delivers it.
+struct Outbox: Sendable {
+    let clock: Clock
+
+    func enqueue(to recipient: String, subject: String, text: String, _ db: any SQLDatabase) async throws {
+        let now = clock.now()
+        try await db.insert(into: "mail_outbox")
+            .columns("id", "recipient", "subject", "body", "status", "attempts", "created_at", "next_attempt_at")
+            .values(
+                SQLBind(UUID()), SQLBind(recipient), SQLBind(subject), SQLBind(text), SQLBind("pending"), SQLBind(0), SQLBind(now), SQLBind(now)
+            )
+            .run()
+        Metrics.mailQueued.increment()
+    }
+}
+
+/// Delivers due outbox rows with retries and exponential back-off. Rows are claimed with a lease
+/// (`locked_until`), on PostgreSQL with `SKIP LOCKED`, so several instances share the work and a
+/// crash mid-send only delays a message until its lease runs out.
+final class OutboxWorker: Service, Sendable {
+    let database: any Database
+    let transport: any MailTransport
+    let from: String
+    let clock: Clock
+    let logger: Logger
+
+    static let batch = 10
+    static let lease: TimeInterval = 300
+    static let maximumAttempts = 8
+    /// 30 s, 1 min, 2 min, … up to an hour between attempts.
+    static func backoff(afterAttempt attempt: Int) -> TimeInterval {
+        min(30 * pow(2, Double(max(0, attempt - 1))), 3600)
+    }
+
+    init(database: any Database, transport: any MailTransport, from: String, clock: Clock, logger: Logger) {
+        self.database = database
+        self.transport = transport
+        self.from = from
+        self.clock = clock
+        self.logger = logger
+    }
+
+    func run() async throws {
+        // An idle poll is one indexed query a second; it also picks up mail other instances queued.
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await deliverDue()
+            } catch {
+                logger.warning("outbox: delivery round failed", metadata: ["error": "\(error)"])
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
+        }
+    }
+
+    private struct Claimed: Sendable {
+        let id: UUID
+        let recipient: String
+        let subject: String
+        let body: String
+        let attempts: Int
+    }
+
+    /// Claims and sends what is due now; returns how many were sent.
+    @discardableResult
+    func deliverDue() async throws -> Int {
+        let now = clock.now()
+        let engine = database.engine
+        let claimed: [Claimed] = try await database.transaction { db in
+            var query = db.select().columns("id", "recipient", "subject", "body", "attempts").from("mail_outbox")
+                .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
+                .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
+                .orderBy("next_attempt_at").limit(Self.batch)
+            if engine == .postgres { query = query.lockingClause(SQLRaw("FOR UPDATE SKIP LOCKED")) }
+            let rows = try await query.all().map {
+                Claimed(
+                    id: try $0.decode(column: "id", as: UUID.self), recipient: try $0.decode(column: "recipient", as: String.self),
+                    subject: try $0.decode(column: "subject", as: String.self), body: try $0.decode(column: "body", as: String.self),
+                    attempts: try $0.decode(column: "attempts", as: Int.self))
+            }
+            for row in rows {
+                try await db.update("mail_outbox").set("locked_until", to: SQLBind(now.addingTimeInterval(Self.lease)))
+                    .where("id", .equal, SQLBind(row.id)).run()
+            }
+            return rows
+        }
+        var sent = 0
+        for mail in claimed {
+            do {
+                try await transport.send(MailMessage(from: from, to: mail.recipient, subject: mail.subject, text: mail.body))
+                try await record(mail.id, sent: true, attempts: mail.attempts + 1, error: nil, permanent: false)
+                Metrics.mailSent.increment()
+                sent += 1
+            } catch {
+                let permanent = (error as? SMTPError)?.isPermanent ?? false
+                logger.warning("outbox: delivery failed", metadata: ["to": "\(mail.recipient)", "attempt": "\(mail.attempts + 1)", "error": "\(error)"])
+                try await record(mail.id, sent: false, attempts: mail.attempts + 1, error: "\(error)", permanent: permanent)
+                Metrics.mailFailed.increment()
+            }
+        }
+        return sent
+    }
+
+    private func record(_ id: UUID, sent: Bool, attempts: Int, error: String?, permanent: Bool) async throws {
+        let now = clock.now()
+        let status = sent ? "sent" : (permanent || attempts >= Self.maximumAttempts ? "failed" : "pending")
+        try await database.transaction { db in
+            try await db.update("mail_outbox")
+                .set("status", to: SQLBind(status))
+                .set("attempts", to: SQLBind(attempts))
+                .set("locked_until", to: SQLLiteral.null)
+                .set("sent_at", to: sent ? SQLBind(now) : SQLBind(Date?.none))
+                .set("next_attempt_at", to: SQLBind(now.addingTimeInterval(sent ? 0 : Self.backoff(afterAttempt: attempts))))
+                .set("last_error", to: SQLBind(String((error ?? "").prefix(500))))
+                .where("id", .equal, SQLBind(id))
+                .run()
+        }
+    }
+}
