@@ -139,7 +139,10 @@ public struct SMTPClient: Sendable {
     public let configuration: SMTPConfiguration
     private let eventLoopGroup: any EventLoopGroup
 
-    public init(configuration: SMTPConfiguration, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    public init(
+        configuration: SMTPConfiguration,
+        eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) {
         self.configuration = configuration
         self.eventLoopGroup = eventLoopGroup
     }
@@ -208,7 +211,9 @@ public struct SMTPClient: Sendable {
         if extensions.supports("8BITMIME") { parameters += " BODY=8BITMIME" }
         if !(from + to).unicodeScalars.allSatisfy(\.isASCII) {
             guard extensions.supports("SMTPUTF8") else {
-                throw SMTPError.invalidMessage("\(configuration.host) does not accept non-ASCII addresses (no SMTPUTF8)")
+                throw SMTPError.invalidMessage(
+                    "\(configuration.host) does not accept non-ASCII addresses (no SMTPUTF8)"
+                )
             }
             parameters += " SMTPUTF8"
         }
@@ -365,7 +370,11 @@ struct SMTPConnection {
     /// Sends `line` and throws unless the reply code is one of `expected`. `describedAs` replaces the
     /// line in error messages (so credentials never end up in logs).
     @discardableResult
-    mutating func command(_ line: String, expecting expected: Set<Int>, describedAs description: String? = nil) async throws -> SMTPReply {
+    mutating func command(
+        _ line: String,
+        expecting expected: Set<Int>,
+        describedAs description: String? = nil
+    ) async throws -> SMTPReply {
         let description = description ?? line
         let reply = try await send(line, describedAs: description)
         guard expected.contains(reply.code) else {
@@ -410,7 +419,9 @@ struct SMTPConnection {
             do {
                 next = try await replies.next()
             } catch let error as SMTPError {
-                throw SMTPError(code: error.code, message: "\(description): \(error.message)", isPermanent: error.isPermanent)
+                throw SMTPError(
+                    code: error.code, message: "\(description): \(error.message)", isPermanent: error.isPermanent
+                )
             } catch {
                 throw SMTPError(code: nil, message: "\(description): \(error)")
             }
@@ -422,7 +433,7 @@ struct SMTPConnection {
                 throw SMTPError(code: nil, message: "\(description): malformed reply \(line.debugDescription)")
             }
             guard replyCode == nil || replyCode == code else {
-                throw SMTPError(code: nil, message: "\(description): reply code changed within a reply \(line.debugDescription)")
+                throw SMTPError(code: nil, message: "\(description): reply code changed mid-reply \(line.debugDescription)")
             }
             replyCode = code
             lines.append(text)
@@ -499,7 +510,8 @@ final class SMTPReplyWatchdog: ChannelDuplexHandler {
             // Never permanent: an injected 5xx must not make the outbox drop the message.
             let code = SMTPConnection.parse(text)?.code
             // Failing the stream is enough: the next read throws this, whatever the conversation did meanwhile.
-            context.fireErrorCaught(SMTPError(code: code, message: "unexpected reply \(text.debugDescription)", isPermanent: false))
+            let error = SMTPError(code: code, message: "unexpected reply \(text.debugDescription)", isPermanent: false)
+            context.fireErrorCaught(error)
             return
         }
         if SMTPConnection.parse(String(buffer: line))?.isLast ?? false {

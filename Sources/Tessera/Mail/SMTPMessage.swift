@@ -35,7 +35,9 @@ struct MailAddress: Equatable {
         var displayName = ""
         var mailbox = trimmed
         if let open = trimmed.lastIndex(of: "<") {
-            guard trimmed.hasSuffix(">") else { throw SMTPError.invalidMessage("\(name) is not a valid address: \(field)") }
+            guard trimmed.hasSuffix(">") else {
+                throw SMTPError.invalidMessage("\(name) is not a valid address: \(field)")
+            }
             displayName = trimmed[..<open].trimmingCharacters(in: .whitespaces)
             mailbox = String(trimmed[trimmed.index(after: open)..<trimmed.index(before: trimmed.endIndex)])
         }
@@ -43,7 +45,8 @@ struct MailAddress: Equatable {
             throw SMTPError.invalidMessage("\(name) is not a valid address: \(field)")
         }
         self.mailbox = mailbox
-        self.headerWords = displayName.isEmpty ? [mailbox] : MailAddress.encodedDisplayName(displayName) + ["<\(mailbox)>"]
+        self.headerWords =
+            displayName.isEmpty ? [mailbox] : MailAddress.encodedDisplayName(displayName) + ["<\(mailbox)>"]
     }
 
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
@@ -132,17 +135,19 @@ struct SMTPMessageComposer {
     }
 
     /// Printable ASCII stays readable, split at spaces; anything else (or text a decoder could
-    /// mistake for an encoded-word) becomes RFC 2047 encoded-words.
+    /// mistake for an encoded-word, or a word too long for RFC 5322's 998-character lines) becomes
+    /// RFC 2047 encoded-words.
     static func headerWords(_ text: String) -> [String] {
         let printable = text.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value < 0x7F }
-        if printable && !text.contains("=?") {
-            return text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        let words = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        if printable && !text.contains("=?") && words.allSatisfy({ $0.utf8.count <= 900 }) {
+            return words
         }
         return encodedWords(text)
     }
 
-    /// `=?UTF-8?B?...?=` words (RFC 2047 allows 75 characters; these have at most 68). Each holds whole characters because
-    /// decoders may decode the words one at a time.
+    /// `=?UTF-8?B?...?=` words (RFC 2047 allows 75 characters; these have at most 68). Each holds
+    /// whole characters because decoders may decode the words one at a time.
     static func encodedWords(_ text: String) -> [String] {
         // 56 base64 characters + 12 for `=?UTF-8?B?` and `?=`: 68, so even "Subject: " + word fits in 78.
         let maxBytesPerWord = 42
