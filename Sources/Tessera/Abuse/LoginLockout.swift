@@ -23,22 +23,32 @@ struct LoginLockout: Sendable {
         }
     }
 
+    /// Counts a failure in one atomic upsert, so failures that arrive together all count. Each full
+    /// run of `failures` starts a lock; failures in between only count and never shorten a lock.
     func recordFailure(_ key: String) async throws {
         guard enabled else { return }
         let now = clock.now()
         let policy = self.policy
+        let stale = now.addingTimeInterval(-policy.resetAfter)
         try await database.transaction { db in
-            let row = try await db.select().columns("failures", "last_failure_at").from("login_failures")
-                .where("login_key", .equal, SQLBind(key)).first()
-            var failures = 1
-            if let row, try row.decode(column: "last_failure_at", as: Date.self) > now.addingTimeInterval(-policy.resetAfter) {
-                failures = try row.decode(column: "failures", as: Int.self) + 1
+            guard
+                let row = try await db.raw(
+                    """
+                    INSERT INTO login_failures (login_key, failures, last_failure_at) VALUES (\(bind: key), 1, \(bind: now))
+                    ON CONFLICT (login_key) DO UPDATE SET
+                        failures = CASE WHEN login_failures.last_failure_at <= \(bind: stale) THEN 1 ELSE login_failures.failures + 1 END,
+                        last_failure_at = excluded.last_failure_at
+                    RETURNING failures, locked_until
+                    """
+                ).first()
+            else { return }
+            let failures = try row.decode(column: "failures", as: Int.self)
+            let current = try row.decode(column: "locked_until", as: Date?.self)
+            guard failures % policy.failures == 0, let wait = policy.lock(after: failures) else { return }
+            let until = now.addingTimeInterval(wait)
+            if current.map({ $0 < until }) ?? true {
+                try await db.update("login_failures").set("locked_until", to: SQLBind(until)).where("login_key", .equal, SQLBind(key)).run()
             }
-            // A lock starts at each full run of failures; the failures in between only count.
-            let lockedUntil = failures % policy.failures == 0 ? policy.lock(after: failures).map { now.addingTimeInterval($0) } : nil
-            try await db.delete(from: "login_failures").where("login_key", .equal, SQLBind(key)).run()
-            try await db.insert(into: "login_failures").columns("login_key", "failures", "last_failure_at", "locked_until")
-                .values(SQLBind(key), SQLBind(failures), SQLBind(now), SQLBind(lockedUntil)).run()
         }
     }
 

@@ -31,7 +31,7 @@ struct UserAdministration: Sendable {
                 }
                 if let text = filter.text?.lowercased(), !text.isEmpty {
                     query = query.where { group in
-                        for column in ["email_key", "username_key", "phone", "first_name", "last_name"] {
+                        for column in ["email_key", "username_key", "phone", "first_name", "last_name", "middle_name"] {
                             group.orWhere(engine.contains(column, text))
                         }
                         return group

@@ -63,6 +63,9 @@ public struct Serve: AsyncParsableCommand {
         let (settings, logger) = try options.load()
         let tessera = try await Tessera.make(settings: settings, logger: logger)
         logger.info("starting", metadata: ["database": "\(settings.databaseURL)", "address": "\(settings.host):\(settings.port)"])
+        if settings.smtpURL == nil {
+            logger.notice("TESSERA_SMTP_URL is not set: mail, links included, is written to this log")
+        }
         try await tessera.application().runService()
     }
 }

@@ -26,7 +26,7 @@ extension SessionService {
                 request: "RefreshRequest", responses: [(200, "TokenGrant"), (400, "Error"), (401, "Error")])
         ) { request, context in
             var request = request
-            return try await refresh(try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh)
+            return try await refresh(try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh, client: context.client(request))
         }
         routes.open(
             Operation(

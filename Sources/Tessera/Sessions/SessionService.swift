@@ -63,7 +63,7 @@ public struct SessionService: Sendable {
     /// Single-use refresh with a grace for clients that fired twice. The session row is locked (or
     /// the SQLite writer held) for the whole decision, so concurrent refreshes of one token line up:
     /// the first rotates and the rest, inside the grace, get that same new token — never a fork.
-    func refresh(_ refreshToken: String) async throws -> Grant {
+    func refresh(_ refreshToken: String, client: ClientInfo) async throws -> Grant {
         let claims = try await tokens.verify(refreshToken, as: .refresh)
         guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
         let grace = settings.refreshReuseGrace
@@ -88,7 +88,8 @@ public struct SessionService: Sendable {
                 return .rotated(session)
             }
             try await self.store.revoke(session.id, at: now, db)
-            try await self.audit.record(AuditEvent("refresh.reused", user: userID, detail: ["session": sessionID.uuidString.lowercased()]), db)
+            try await self.audit.record(
+                AuditEvent("refresh.reused", user: userID, client: client, detail: ["session": sessionID.uuidString.lowercased()]), db)
             return .reused
         }
         switch outcome {

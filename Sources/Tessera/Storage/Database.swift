@@ -56,13 +56,14 @@ extension SQLSelectBuilder {
 }
 
 extension SQLEngine {
-    /// `column` contains `text`, ignoring case: `ILIKE` on PostgreSQL, `LIKE` (case-blind for ASCII) on SQLite.
+    /// `column` contains `text`, ignoring case: `ILIKE` on PostgreSQL, and on SQLite `LIKE` over
+    /// `unicode_lower` (installed by `SQLiteStore`), since SQLite folds only ASCII itself.
     func contains(_ column: String, _ text: String) -> any SQLExpression {
-        let escaped = text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+        let escaped = text.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
             .replacingOccurrences(of: "_", with: "\\_")
         let pattern = "%" + escaped + "%"
         return self == .postgres
             ? SQLQueryString("\(ident: column) ILIKE \(bind: pattern) ESCAPE '\\'")
-            : SQLQueryString("\(ident: column) LIKE \(bind: pattern) ESCAPE '\\'")
+            : SQLQueryString("unicode_lower(\(ident: column)) LIKE \(bind: pattern) ESCAPE '\\'")
     }
 }

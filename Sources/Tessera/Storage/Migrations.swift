@@ -150,7 +150,8 @@ extension Migration {
 extension Migration {
     /// RBAC catalogue, audit log, mail outbox, single-use tokens and abuse-protection counters.
     static let accessAndLifecycle = Migration(version: 2, name: "access control and account lifecycle") { t in
-        func uuid(_ id: UUID) -> String { "CAST('\(id.uuidString.lowercased())' AS \(t.id))" }
+        // Upper case, as SQLiteKit binds a UUID: on SQLite ids are compared as text.
+        func uuid(_ id: UUID) -> String { "CAST('\(id.uuidString)' AS \(t.id))" }
         var statements = [
             """
             CREATE TABLE resources (

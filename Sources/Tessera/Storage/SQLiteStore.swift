@@ -46,6 +46,13 @@ final class SQLiteStore: Database {
         }
         try await db.raw("PRAGMA busy_timeout=5000").run()
         try await db.raw("PRAGMA foreign_keys=ON").run()
+        try await connection.install(customFunction: unicodeLower)
+    }
+
+    /// SQLite's own `lower()` and `LIKE` fold ASCII only; searches fold with Swift's rules instead.
+    private static let unicodeLower = SQLiteCustomFunction("unicode_lower", argumentCount: 1, pure: true) { values in
+        guard case .text(let text) = values.first else { return nil }
+        return text.lowercased()
     }
 
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
