@@ -141,6 +141,10 @@ struct AccessService: Sendable {
     func deletePermission(_ id: UUID, by actor: Identity) async throws {
         try await database.transaction { db in
             let current = try await self.permission(id, db)
+            // Deleting a permission takes it from every role that holds it: only for those who hold it.
+            guard try await self.access.effective(actor.userID, db).covers(current.key) else {
+                throw APIError(.forbidden, "permission_denied", "You cannot delete \(current.resource):\(current.action), which you do not hold.")
+            }
             try await db.delete(from: "permissions").where("id", .equal, SQLBind(id)).run()
             try await self.audit.record(AuditEvent("permission.deleted", actor: actor.userID, detail: ["permission": "\(current.resource):\(current.action)"]), db)
         }

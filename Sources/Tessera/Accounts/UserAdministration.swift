@@ -136,7 +136,7 @@ struct UserAdministration: Sendable {
             }
             let status: AccountStatus = decision.action == .accept ? .active : .rejected
             try await self.setStatus(status, of: id, at: now, db)
-            let reason = decision.reason?.trimmingCharacters(in: .whitespacesAndNewlines).prefix(2000).description
+            let reason = decision.reason.map { String($0.trimmingCharacters(in: .whitespacesAndNewlines).prefix(2000)) }.flatMap(\.nilIfEmpty)
             try await self.mail.registrationDecided(user, accepted: decision.action == .accept, reason: reason, db)
             try await self.audit.record(
                 AuditEvent(

@@ -46,6 +46,7 @@ final class OutboxWorker: Service, Sendable {
     let clock: Clock
     let logger: Logger
 
+    /// Messages sent per round before the worker looks again.
     static let batch = 10
     static let lease: TimeInterval = 300
     static let maximumAttempts = 8
@@ -82,44 +83,52 @@ final class OutboxWorker: Service, Sendable {
         let attempts: Int
     }
 
-    /// Claims and sends what is due now; returns how many were sent.
+    /// Sends what is due now, one claimed message at a time (so a lease only has to outlast one
+    /// conversation); returns how many were sent.
     @discardableResult
     func deliverDue() async throws -> Int {
-        let now = clock.now()
-        let engine = database.engine
-        let claimed: [Claimed] = try await database.transaction { db in
-            var query = db.select().columns("id", "recipient", "subject", "body", "attempts").from("mail_outbox")
-                .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
-                .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
-                .orderBy("next_attempt_at").limit(Self.batch)
-            if engine == .postgres { query = query.lockingClause(SQLRaw("FOR UPDATE SKIP LOCKED")) }
-            let rows = try await query.all().map {
-                Claimed(
-                    id: try $0.decode(column: "id", as: UUID.self), recipient: try $0.decode(column: "recipient", as: String.self),
-                    subject: try $0.decode(column: "subject", as: String.self), body: try $0.decode(column: "body", as: String.self),
-                    attempts: try $0.decode(column: "attempts", as: Int.self))
-            }
-            for row in rows {
-                try await db.update("mail_outbox").set("locked_until", to: SQLBind(now.addingTimeInterval(Self.lease)))
-                    .where("id", .equal, SQLBind(row.id)).run()
-            }
-            return rows
-        }
         var sent = 0
-        for mail in claimed {
+        for _ in 0..<Self.batch {
+            guard let mail = try await claimNext() else { break }
             do {
                 try await transport.send(MailMessage(from: from, to: mail.recipient, subject: mail.subject, text: mail.body))
                 try await record(mail.id, sent: true, attempts: mail.attempts + 1, error: nil, permanent: false)
                 Metrics.mailSent.increment()
                 sent += 1
             } catch {
-                let permanent = (error as? SMTPError)?.isPermanent ?? false
                 logger.warning("outbox: delivery failed", metadata: ["to": "\(mail.recipient)", "attempt": "\(mail.attempts + 1)", "error": "\(error)"])
-                try await record(mail.id, sent: false, attempts: mail.attempts + 1, error: "\(error)", permanent: permanent)
+                try await record(mail.id, sent: false, attempts: mail.attempts + 1, error: "\(error)", permanent: Self.isPermanent(error))
                 Metrics.mailFailed.increment()
             }
         }
         return sent
+    }
+
+    /// A 5xx is final for that message (a refused recipient, say) — unless it says our own settings
+    /// are wrong (authentication required or refused), which an operator fixes and the mail survives.
+    static func isPermanent(_ error: any Error) -> Bool {
+        guard let error = error as? SMTPError, error.isPermanent else { return false }
+        return ![530, 534, 535, 538].contains(error.code ?? 0)
+    }
+
+    private func claimNext() async throws -> Claimed? {
+        let now = clock.now()
+        let engine = database.engine
+        return try await database.transaction { db in
+            var query = db.select().columns("id", "recipient", "subject", "body", "attempts").from("mail_outbox")
+                .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
+                .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
+                .orderBy("next_attempt_at").limit(1)
+            if engine == .postgres { query = query.lockingClause(SQLRaw("FOR UPDATE SKIP LOCKED")) }
+            guard let row = try await query.first() else { return nil }
+            let mail = Claimed(
+                id: try row.decode(column: "id", as: UUID.self), recipient: try row.decode(column: "recipient", as: String.self),
+                subject: try row.decode(column: "subject", as: String.self), body: try row.decode(column: "body", as: String.self),
+                attempts: try row.decode(column: "attempts", as: Int.self))
+            try await db.update("mail_outbox").set("locked_until", to: SQLBind(now.addingTimeInterval(Self.lease)))
+                .where("id", .equal, SQLBind(mail.id)).run()
+            return mail
+        }
     }
 
     private func record(_ id: UUID, sent: Bool, attempts: Int, error: String?, permanent: Bool) async throws {
