@@ -45,11 +45,6 @@ public indirect enum JSON: Sendable, Equatable, Encodable, ResponseGenerator {
         init?(intValue: Int) { nil }
     }
 
-    subscript(key: String) -> JSON? {
-        guard case .object(let pairs) = self else { return nil }
-        return pairs.first { $0.0 == key }?.1
-    }
-
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.withoutEscapingSlashes]
