@@ -145,15 +145,31 @@ def build_ceiling(skip):
     shutil.copytree(src, dst, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".build", ".build-*", "Package.resolved"))
     subprocess.run(["chmod", "-R", "u+w", dst], check=True)
     binary = os.path.join(dst, ".build", "release", "HBCeiling")
-    if not skip or not os.access(binary, os.X_OK):
-        log("building the bare Hummingbird ceiling (copy of ../shared/peers/hb_ceiling)")
-        t0 = time.time()
-        p = subprocess.run(["swift", "build", "-c", "release", "--product", "HBCeiling"], cwd=dst,
-                           capture_output=True, text=True)
-        if p.returncode != 0:
-            sys.exit(f"bench: hb_ceiling build failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
-        log(f"hb_ceiling built in {time.time() - t0:.0f} s")
+    for product in ("HBCeiling", "HashCost"):
+        if not skip or not os.access(os.path.join(dst, ".build", "release", product), os.X_OK):
+            log(f"building {product} (copy of ../shared/peers/hb_ceiling)")
+            t0 = time.time()
+            p = subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=dst,
+                               capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit(f"bench: hb_ceiling build failed:\n{p.stdout[-4000:]}\n{p.stderr[-4000:]}")
+            log(f"{product} built in {time.time() - t0:.0f} s")
     return binary
+
+
+def swift_hash_costs():
+    """../shared/peers/hb_ceiling's HashCost: one hash with the Swift libraries (BoringSSL's PBKDF2
+    is what Tessera verifies Django's pbkdf2_sha256 with). Returns {name: median seconds}."""
+    binary = os.path.join(STATE, "hb_ceiling", ".build", "release", "HashCost")
+    if not os.access(binary, os.X_OK):
+        return {}
+    out = subprocess.run([binary], capture_output=True, text=True, env={**os.environ, "HASH_RUNS": "5"}).stdout
+    costs = {}
+    for line in out.splitlines():
+        m = re.match(r"\| (.+?) \| ([\d.]+) \(", line)
+        if m:
+            costs[m.group(1)] = float(m.group(2)) / 1e3
+    return costs
 
 
 def build_hash_timer():
@@ -201,7 +217,7 @@ def machine_info(binary):
 def time_hashes(timer, django_iters):
     """One Argon2id hash/verify with libargon2 (what Tessera links), single-threaded, and one
     PBKDF2-SHA256 at Django's count (hashlib/OpenSSL, what Django uses)."""
-    res = json.loads(sh([timer, "9"]))
+    res = json.loads(sh([timer, "9", str(CORES)]))
     import hashlib
     ts = []
     for _ in range(3):
@@ -322,18 +338,22 @@ class TesseraDB:
         self.conn.close()
 
 
-def tessera_env(url, port):
+HS256_ENV = {"TESSERA_JWT_ALG": "HS256", "TESSERA_JWT_SECRET": "bench-only-hs256-secret-0123456789abcdef"}
+
+
+def tessera_env(url, port, extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("TESSERA_")}
     env.update({"TESSERA_DATABASE_URL": url, "TESSERA_HOST": "127.0.0.1", "TESSERA_PORT": str(port),
                 "TESSERA_RATE_LIMITS": "off"})
+    env.update(extra or {})
     return env
 
 
-def create_benchuser(binary, url):
+def create_benchuser(binary, url, extra=None):
     """The known user, made by Tessera itself (`tessera create-user`: migrates, creates the signing
     key, hashes with its Argon2id); returns its row's password_hash to share with the seeded users,
     as the peer's seed shares one hash."""
-    env = tessera_env(url, 1)
+    env = tessera_env(url, 1, extra)
     env["TESSERA_CREATE_USER_PASSWORD"] = BENCH_PASS
     sh([binary, "create-user", "--username", BENCH_USER, "--email", "bench.account@example.com", "--kind", "specialist"], env=env)
     db = TesseraDB(url)
@@ -422,9 +442,9 @@ def rss_mib(pid):
     return None
 
 
-def start_tessera(binary, url, port, logpath):
+def start_tessera(binary, url, port, logpath, extra=None):
     logf = open(logpath, "ab")
-    env = tessera_env(url, port)
+    env = tessera_env(url, port, extra)
     t0 = time.perf_counter()
     p = subprocess.Popen([binary, "serve"], env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=STATE)
     _children.append(p)
@@ -452,8 +472,14 @@ def run_bench_py(args, label):
 
 def tessera_round(cfg, binary, pg, rnd, outdir, dj_hash):
     recs = []
-    for dbk in cfg.dbs:
-        label = f"tessera {dbk}"
+    runs = [(dbk, "tessera", None, cfg.workloads) for dbk in cfg.dbs]
+    if cfg.hs256 and "sqlite" in cfg.dbs:
+        # Like-for-like signatures: SimpleJWT signs HS256 by default, Tessera ES256.
+        runs.append(("sqlite", "tessera-hs256", HS256_ENV, [w for w in cfg.workloads if w in ("refresh", "verify", "me")]))
+    for dbk, server, extra, workloads in runs:
+        if not workloads:
+            continue
+        label = f"{server} {dbk}"
         log(f"round {rnd}: {label}: seeding")
         if dbk == "sqlite":
             d = os.path.join(STATE, "tessera-sqlite")
@@ -464,18 +490,20 @@ def tessera_round(cfg, binary, pg, rnd, outdir, dj_hash):
         else:
             url = pg.recreate("tessera_bench")
             db_pid = pg.pid()
-        _, shared_hash = create_benchuser(binary, url)
+        _, shared_hash = create_benchuser(binary, url, extra)
         seed_users(url, cfg.users, shared_hash)
         port = free_port()
-        proc, ready = start_tessera(binary, url, port, os.path.join(outdir, f"tessera-{dbk}.log"))
+        proc, ready = start_tessera(binary, url, port, os.path.join(outdir, f"{server}-{dbk}.log"), extra)
         try:
             log(f"round {rnd}: {label}: ready in {ready:.2f} s (pid {proc.pid}, RSS {rss_mib(proc.pid):.0f} MiB)")
-            std = [w for w in cfg.workloads if w in STD_WORKLOADS]
+            std = [w for w in workloads if w in STD_WORKLOADS]
             # One hash, timed just before the sign-in runs: on a shared machine the hash-bound
             # limit moves with the others' load, so each round's sign-in rate is set against it.
             hs = time_hashes(cfg.timer, cfg.dj_iters)
             cfg.hash_samples.append(hs)
-            out = os.path.join(outdir, f"tessera-{dbk}.json")
+            times = {"t_argon2_s": hs["verify_median_s"], "t_pbkdf2_s": hs["pbkdf2_median_s"],
+                     "t_argon2_hash_s": hs["hash_median_s"], "argon2_parallel_rate": hs.get("parallel_rate")}
+            out = os.path.join(outdir, f"{server}-{dbk}.json")
             if std:
                 run_bench_py(["run", "--target", "tessera", "--base-url", f"http://127.0.0.1:{port}",
                               "--server-pid", str(proc.pid)] + (["--db-pid", str(db_pid)] if db_pid else []) +
@@ -485,14 +513,10 @@ def tessera_round(cfg, binary, pg, rnd, outdir, dj_hash):
                 with open(out) as f:
                     res = json.load(f)
                 for w, v in res["workloads"].items():
-                    recs.append({"server": "tessera", "db": dbk, "workload": w, "round": rnd, **v["runs"][0],
-                                 "t_argon2_s": hs["verify_median_s"], "t_pbkdf2_s": hs["pbkdf2_median_s"],
-                                 "t_argon2_hash_s": hs["hash_median_s"]})
-            if "login_pbkdf2" in cfg.workloads:
+                    recs.append({"server": server, "db": dbk, "workload": w, "round": rnd, **v["runs"][0], **times})
+            if "login_pbkdf2" in workloads:
                 r = login_pbkdf2(cfg, url, port, proc.pid, db_pid, dj_hash, label)
-                recs.append({"server": "tessera", "db": dbk, "workload": "login_pbkdf2", "round": rnd, **r,
-                             "t_argon2_s": hs["verify_median_s"], "t_pbkdf2_s": hs["pbkdf2_median_s"],
-                             "t_argon2_hash_s": hs["hash_median_s"]})
+                recs.append({"server": server, "db": dbk, "workload": "login_pbkdf2", "round": rnd, **r, **times})
         finally:
             stop_proc(proc)
     return recs
@@ -505,40 +529,57 @@ def login_pbkdf2(cfg, url, port, server_pid, db_pid, dj_hash, label):
     and the hashes are re-set before each run. Each request thus costs one PBKDF2 (as Django's
     sign-in does) plus Tessera's one Argon2id rehash.
 
-    Warm-up: Tessera's hashing pool is FIFO and the rehash queues behind every verify already
-    waiting, so from a cold start the first responses come only after ~32 PBKDF2 times / cores
-    (about 5 s here), which would eat half of a 10 s window. A 5 s unrecorded warm-up on other
-    accounts fills the queue first; its in-flight sign-ins finish while the measured run starts,
-    as in a steady state."""
+    Steady state: Tessera's hashing pool is FIFO and each sign-in queues twice (verify, then the
+    rehash behind every verify already waiting), so from a cold start the first responses come
+    only after ~32 PBKDF2 times / cores — seconds, a large part of a 10 s window. So one wrk run
+    lasts warm-up + duration seconds, and the rate is the number of accounts rehashed (one per
+    successful sign-in, written in its transaction) during the last `duration` seconds, read
+    from the database. wrk's own figures (whole run, transient included) are kept as wrk_*."""
     pb = bench_py()
     prefix = "pbkdf2u"
-    n = max(200, 100 * cfg.duration)  # accounts per phase; far more than a run can use
-    warm = min(5, cfg.duration)
+    warm = max(5, cfg.duration)
+    n = 100 * (warm + cfg.duration)  # far more than a run can use
     db = TesseraDB(url)
     have = db.q("SELECT COUNT(*) FROM users WHERE username_key LIKE %s", (prefix + "%",)).fetchone()[0]
     db.close()
-    if have < 2 * n:
-        seed_users(url, 2 * n, dj_hash, prefix=prefix, kinds=("client",), with_contact=False, width=5)
+    if have == 0:  # a fresh database each round
+        seed_users(url, n, dj_hash, prefix=prefix, kinds=("client",), with_contact=False, width=5)
+    elif have < n:
+        raise RuntimeError(f"{have} {prefix} accounts exist, {n} needed")
     reset_hashes(url, prefix, dj_hash)
     roots = {"server": server_pid, "db": db_pid}
     pb.wait_idle(roots)
     time.sleep(1.0)
-    script = os.path.join(HERE, "lua", "login_many.lua")
+    box = {}
+
+    def window():
+        time.sleep(warm)
+        box["t0"], box["c0"] = time.time(), count_rehashed(url, prefix)
+        time.sleep(cfg.duration)
+        box["t1"], box["c1"] = time.time(), count_rehashed(url, prefix)
+
+    import threading
+    th = threading.Thread(target=window, daemon=True)
     body = json.dumps({"login": prefix + "{n}", "password": BENCH_PASS})
     env = {"WRK_PATH": "/api/v1/auth/token", "LOGIN_BODY": body, "LOGIN_USERS": str(n), "LOGIN_PAD": "5"}
-    pb.run_wrk(f"http://127.0.0.1:{port}/", script, {**env, "LOGIN_FIRST": str(n)}, warm, cfg.connections, 2, "30s")
-    before = count_rehashed(url, prefix)
-    r = pb.run_wrk(f"http://127.0.0.1:{port}/", script, {**env, "LOGIN_FIRST": "0"}, cfg.duration,
+    th.start()
+    r = pb.run_wrk(f"http://127.0.0.1:{port}/", os.path.join(HERE, "lua", "login_many.lua"), env, warm + cfg.duration,
                    cfg.connections, 2, "30s", (), roots)
+    th.join()
     for k in ("login_accounts_used", "login_exhausted"):
         m = re.search(rf"{k}: (\d+)", r.get("raw", ""))
         r[k] = int(m.group(1)) if m else None
     r["drain_s"] = round(pb.wait_idle(roots), 1)
     r["warmup_s"] = warm
-    r["rehashed"] = count_rehashed(url, prefix) - before  # includes the warm-up's in-flight sign-ins
-    print(f"   [{label}] login_pbkdf2: {r['rps']} req/s p50={r['p50_ms']}ms p99={r['p99_ms']}ms "
-          f"non2xx={r['non2xx']} rehashed={r['rehashed']} exhausted={r['login_exhausted']} "
-          f"rss={r.get('server_rss_mib')}MiB" + (f" ERROR {r['error'][:200]}" if "error" in r else ""), flush=True)
+    r["wrk_rps"], r["wrk_requests"] = r["rps"], r["requests"]
+    r["rehashed_in_window"] = box["c1"] - box["c0"]
+    r["rps"] = round(r["rehashed_in_window"] / (box["t1"] - box["t0"]), 2)
+    r["requests"] = r["rehashed_in_window"]
+    r["rehashed_total"] = count_rehashed(url, prefix)
+    print(f"   [{label}] login_pbkdf2: {r['rps']} sign-ins/s in the last {cfg.duration} s of {warm + cfg.duration} s "
+          f"(wrk over the whole run {r['wrk_rps']} req/s) p50={r['p50_ms']}ms p99={r['p99_ms']}ms non2xx={r['non2xx']} "
+          f"rehashed={r['rehashed_total']} exhausted={r['login_exhausted']} rss={r.get('server_rss_mib')}MiB"
+          + (f" ERROR {r['error'][:200]}" if "error" in r else ""), flush=True)
     return r
 
 
@@ -590,10 +631,10 @@ def ceiling_round(cfg, binary, rnd, outdir):
     recs = []
     try:
         wait_ready(port, p, path="/hello", timeout=60)
-        for ep in ("hello", "me-es256"):
+        for ep in ("hello", "me-es256") + (("me-hs256",) if cfg.hs256 else ()):
             bearer = []
-            if ep == "me-es256":
-                bearer = ["--bearer", http_status(port, "/token/es256")[1].decode()]
+            if ep.startswith("me-"):
+                bearer = ["--bearer", http_status(port, "/token/" + ep[3:])[1].decode()]
             out = os.path.join(outdir, f"ceiling-{ep}.json")
             run_bench_py(["wrk", "--url", f"http://127.0.0.1:{port}/", "--path", f"/{ep}", *bearer,
                           "--server-pid", str(p.pid), "--runs", "1", "--duration", str(cfg.duration),
@@ -671,6 +712,9 @@ def aggregate(recs):
         # share of the hash-bound limit, per round against the hash time sampled next to it
         m["hash_share"] = med([r["rps"] * r["t_argon2_s"] / CORES for r in rs if r.get("t_argon2_s") and r.get("rps") is not None])
         m["t_argon2_s"] = med([r.get("t_argon2_s") for r in rs])
+        m["parallel_share"] = med([r["rps"] / r["argon2_parallel_rate"] for r in rs
+                                   if r.get("argon2_parallel_rate") and r.get("rps") is not None])
+        m["argon2_parallel_rate"] = med([r.get("argon2_parallel_rate") for r in rs])
         m["rps_all"] = [r.get("rps") for r in sorted(rs, key=lambda r: r["round"])]
         m["rps_by_round"] = {r["round"]: r.get("rps") for r in rs}
         m["runs"] = len(rs)
@@ -779,8 +823,24 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
                                   + "/".join(fnum(100 * x) if x else "-" for x in per) + ")")
         L.append(f"| GET /me-es256 | {fnum(hb_me['rps'])} | {fms(hb_me['p50_ms'])} | {fms(hb_me['p99_ms'])} | "
                  f"{fnum(hb_me['server_rss_mib'])} | {', '.join(shares)} |")
+    # like-for-like signatures
+    hb_hs = agg.get(("hb", "-", "me-hs256"))
+    if any(k[0] == "tessera-hs256" for k in agg):
+        L.append("")
+        L.append("Like-for-like signatures (SimpleJWT signs HS256; Tessera's default is ES256), SQLite:")
+        L.append("")
+        L.append("| workload | Tessera ES256 | Tessera HS256 | Django (HS256) | HS256 Tessera/Django | bare Hummingbird /me-hs256 | HS256 Tessera share of it |")
+        L.append("|---|---:|---:|---:|---:|---:|---:|")
+        for w in ("refresh", "verify", "me"):
+            te, th, d = agg.get(("tessera", "sqlite", w), {}), agg.get(("tessera-hs256", "sqlite", w), {}), agg.get((dj, "sqlite", w), {})
+            if th:
+                share = ratio(th.get("rps"), (hb_hs or {}).get("rps")) if w != "refresh" else None
+                L.append(f"| {w} | {fnum(te.get('rps'))} | {fnum(th.get('rps'))} (p99 {fms(th.get('p99_ms'))}, errors {th.get('errors')}) | "
+                         f"{fnum(d.get('rps'))} | {fratio(ratio(th.get('rps'), d.get('rps')))} | "
+                         f"{fnum((hb_hs or {}).get('rps')) if w != 'refresh' else ''} | {fnum(100 * share) + '%' if share else ''} |")
     # hashing
     t_hash = hashes.get("verify_median_s")
+    t_min = min(s["verify_median_s"] for s in hashes["samples"])
     limit = CORES / t_hash if t_hash else None
     L.append("")
     L.append(f"Password hashing (single thread, medians over the run's {len(hashes.get('samples', []))} samples): "
@@ -790,26 +850,34 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
              f"(Django's) {1e3 * hashes['pbkdf2_median_s']:.0f} ms (OpenSSL). Hash-bound sign-in limit "
              f"= {CORES} cores / {1e3 * t_hash:.1f} ms = {limit:.0f}/s; at Django's cost "
              f"{CORES / hashes['pbkdf2_median_s']:.1f}/s (+ Tessera's Argon2id rehash: "
-             f"{CORES / (hashes['pbkdf2_median_s'] + hashes['hash_median_s']):.1f}/s).")
+             f"{CORES / (hashes['pbkdf2_median_s'] + hashes['hash_median_s']):.1f}/s). {CORES} processes verifying "
+             f"Argon2id at once, best sample: {fnum(max(s.get('parallel_rate') or 0 for s in hashes['samples']))}/s in all "
+             f"({1e3 * min(s.get('parallel_per_hash_s') or 1 for s in hashes['samples']):.1f} ms per hash against "
+             f"{1e3 * t_min:.1f} ms alone: concurrent memory-hard hashes slow each other)." +
+             (f" Swift libraries (hb_ceiling's HashCost): " + "; ".join(f"{k} {1e3 * v:.1f} ms" for k, v in hashes["swift"].items())
+              if hashes.get("swift") else ""))
     L.append("")
-    L.append("| sign-in | DB | req/s | one hash (single thread) | hash-bound limit | share |")
-    L.append("|---|---|---:|---|---:|---:|")
+    L.append(f"| sign-in | DB | req/s | one hash (single thread) | hash-bound limit | share | share of the quietest sample's limit ({CORES / t_min:.0f}/s) |")
+    L.append("|---|---|---:|---|---:|---:|---:|")
     tp, th = hashes["pbkdf2_median_s"], hashes["hash_median_s"]
     for dbk in cfg.dbs:
         t = agg.get(("tessera", dbk, "login"))
         if t and t.get("t_argon2_s"):
             L.append(f"| Tessera, Argon2id (default) | {dbk} | {fnum(t['rps'], 1)} | verify {1e3 * t['t_argon2_s']:.1f} ms "
-                     f"(sampled next to the runs) | {CORES / t['t_argon2_s']:.0f}/s | {fnum(100 * t['hash_share'])}% |")
+                     f"(sampled next to the runs) | {CORES / t['t_argon2_s']:.0f}/s | {fnum(100 * t['hash_share'])}% | "
+                     f"{fnum(100 * t['rps'] * t_min / CORES)}% |")
         t = agg.get(("tessera", dbk, "login_pbkdf2"))
         if t and t.get("rps") is not None:
-            lim = CORES / (tp + th)
+            tps = hashes.get("pbkdf2_swift_s") or tp
+            lib = "BoringSSL, what Tessera uses" if hashes.get("pbkdf2_swift_s") else "hashlib"
+            lim = CORES / (tps + th)
             L.append(f"| Tessera, Django's pbkdf2_sha256 + Argon2id rehash | {dbk} | {fnum(t['rps'], 1)} | "
-                     f"PBKDF2 {1e3 * tp:.0f} ms + Argon2id hash {1e3 * th:.1f} ms | {lim:.1f}/s | {fnum(100 * t['rps'] / lim)}% |")
+                     f"PBKDF2 {1e3 * tps:.0f} ms ({lib}) + Argon2id hash {1e3 * th:.1f} ms | {lim:.1f}/s | {fnum(100 * t['rps'] / lim)}% | |")
         d = agg.get((dj, dbk, "login"))
         if d and d.get("rps") is not None:
             lim = CORES / tp
-            L.append(f"| Django, pbkdf2_sha256 | {dbk} | {fnum(d['rps'], 1)} | PBKDF2 {1e3 * tp:.0f} ms | {lim:.1f}/s | "
-                     f"{fnum(100 * d['rps'] / lim)}% |")
+            L.append(f"| Django, pbkdf2_sha256 | {dbk} | {fnum(d['rps'], 1)} | PBKDF2 {1e3 * tp:.0f} ms (hashlib) | {lim:.1f}/s | "
+                     f"{fnum(100 * d['rps'] / lim)}% | |")
     if startup:
         L.append("")
         L.append("| start → GET /ready 200 | DB | runs (s) | median | idle RSS MiB |")
@@ -924,6 +992,8 @@ def main():
     ap.add_argument("--startup-users", type=int, default=100_000)
     ap.add_argument("--startup-repeats", type=int, default=3)
     ap.add_argument("--django-workers", default="sync", help="gunicorn worker classes for run_peer.sh")
+    ap.add_argument("--no-hs256", dest="hs256", action="store_false",
+                    help="skip the like-for-like HS256 runs (Tessera on SQLite with TESSERA_JWT_ALG=HS256; hb /me-hs256)")
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--out", default=None, help="results folder (default bench/results/<time>)")
     cfg = ap.parse_args()
@@ -952,6 +1022,7 @@ def main():
     log(f"machine: {info['nproc']} cores, {info['cpu_model']}, {info['mem_gib']} GiB, kernel {info['kernel']}, "
         f"load {' '.join(info['loadavg_start'])}")
     dj_iters, dj_hash = django_hash()
+    swift_costs = swift_hash_costs() if "ceiling" in parts else {}
     samples = [time_hashes(timer, dj_iters)]
     cfg.timer, cfg.dj_iters, cfg.hash_samples = timer, dj_iters, samples
     log(f"one Argon2id verify {1e3 * samples[0]['verify_median_s']:.1f} ms, PBKDF2 {dj_iters:,} "
@@ -984,6 +1055,8 @@ def main():
 
     hashes = {k: med([s.get(k) for s in samples]) for k in samples[0] if isinstance(samples[0][k], (int, float))}
     hashes["samples"] = samples
+    hashes["swift"] = swift_costs
+    hashes["pbkdf2_swift_s"] = next((v for k, v in swift_costs.items() if k.startswith(f"PBKDF2-SHA256 {dj_iters:,}")), None)
     info["loadavg_end"] = open("/proc/loadavg").read().split()[:3]
     agg = aggregate(recs)
     text = report(cfg, agg, info, hashes, startup, dj_iters)
