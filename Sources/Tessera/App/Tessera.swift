@@ -18,6 +18,7 @@ public struct Tessera: Sendable {
     let audit: AuditLog
     let limiter: RateLimiter
     let outbox: OutboxWorker
+    let revocations: Revocations
 
     public static func make(settings: Settings, clock: Clock = .system, logger: Logger) async throws -> Tessera {
         let database = try await openDatabase(settings.databaseURL, logger: logger)
@@ -27,7 +28,8 @@ public struct Tessera: Sendable {
         let limiter = RateLimiter(database: database, clock: clock, enabled: settings.rateLimits)
         let hasher = PasswordHasher()
         let mail = AccountMail(outbox: Outbox(clock: clock), publicURL: settings.publicURL)
-        let sessionStore = SessionStore(engine: database.engine)
+        let revocations = Revocations(database: database, accessTTL: settings.accessTTL, clock: clock, logger: logger)
+        let sessionStore = SessionStore(engine: database.engine, revocations: revocations)
         let sessions = SessionService(
             database: database, store: sessionStore, users: users, tokens: TokenService(keys: keys, settings: settings, clock: clock),
             audit: audit, settings: settings, clock: clock, logger: logger)
@@ -49,7 +51,8 @@ public struct Tessera: Sendable {
         let outbox = OutboxWorker(database: database, transport: transport, from: settings.mailFrom, clock: clock, logger: logger)
         return Tessera(
             settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts,
-            recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox)
+            recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox,
+            revocations: revocations)
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections.
@@ -87,7 +90,8 @@ public struct Tessera: Sendable {
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Tessera"),
-            services: [database, outbox],
+            // Shut down in reverse: the feed and the worker stop before the connections they use.
+            services: [database, outbox, revocations],
             logger: logger
         )
         app.beforeServerStarts { try await self.prepare() }

@@ -4,6 +4,7 @@ import SQLKit
 /// SQL for sessions. Every query names the session by primary key or the user by an index.
 struct SessionStore: Sendable {
     let engine: SQLEngine
+    let revocations: Revocations
 
     func insert(_ session: SessionRecord, _ db: any SQLDatabase) async throws {
         try await db.insert(into: "sessions")
@@ -52,7 +53,9 @@ struct SessionStore: Sendable {
         var query = db.update("sessions").set("revoked_at", to: SQLBind(now)).where("id", .equal, SQLBind(id))
             .where("revoked_at", .is, SQLLiteral.null)
         if let userID { query = query.where("user_id", .equal, SQLBind(userID)) }
-        return try await query.returning("id").all().count > 0
+        let ended = try await query.returning("id").all(decodingColumn: "id", as: UUID.self)
+        try await revocations.revoked(ended, db)
+        return !ended.isEmpty
     }
 
     /// Ends every live session of a user except `keeping`; returns how many were ended.
@@ -60,7 +63,9 @@ struct SessionStore: Sendable {
         var query = db.update("sessions").set("revoked_at", to: SQLBind(now)).where("user_id", .equal, SQLBind(userID))
             .where("revoked_at", .is, SQLLiteral.null).where("expires_at", .greaterThan, SQLBind(now))
         if let keeping { query = query.where("id", .notEqual, SQLBind(keeping)) }
-        return try await query.returning("id").all().count
+        let ended = try await query.returning("id").all(decodingColumn: "id", as: UUID.self)
+        try await revocations.revoked(ended, db)
+        return ended.count
     }
 
 }

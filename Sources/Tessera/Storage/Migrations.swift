@@ -75,7 +75,7 @@ public struct Migrator: Sendable {
 }
 
 extension Migration {
-    static let all: [Migration] = [accountsAndSessions, accessAndLifecycle]
+    static let all: [Migration] = [accountsAndSessions, accessAndLifecycle, revokedSessions]
 
     static let accountsAndSessions = Migration(version: 1, name: "accounts and sessions") { t in
         [
@@ -274,5 +274,12 @@ extension Migration {
             }
         }
         return statements
+    }
+}
+
+extension Migration {
+    /// Lets every instance load the recently ended sessions into its revocation list at start.
+    static let revokedSessions = Migration(version: 3, name: "index of ended sessions") { _ in
+        ["CREATE INDEX sessions_revoked_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL"]
     }
 }

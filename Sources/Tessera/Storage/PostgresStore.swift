@@ -40,17 +40,31 @@ final class PostgresStore: Database {
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await mapErrors {
+        try await AfterCommit.collecting {
+            try await mapErrors {
+                try await self.client.withConnection { connection in
+                    let db = connection.sql(queryLogLevel: nil)
+                    try await db.raw("BEGIN").run()
+                    do {
+                        let result = try await body(db)
+                        try await db.raw("COMMIT").run()
+                        return result
+                    } catch {
+                        try? await db.raw("ROLLBACK").run()
+                        throw error
+                    }
+                }
+            }
+        }
+    }
+
+    /// Holds one pooled connection for as long as it listens.
+    func listen(_ channel: String, ready: @escaping @Sendable () async throws -> Void, receive: @escaping @Sendable (String) -> Void) async throws {
+        try await cancelWhenGracefulShutdown {
             try await self.client.withConnection { connection in
-                let db = connection.sql(queryLogLevel: nil)
-                try await db.raw("BEGIN").run()
-                do {
-                    let result = try await body(db)
-                    try await db.raw("COMMIT").run()
-                    return result
-                } catch {
-                    try? await db.raw("ROLLBACK").run()
-                    throw error
+                try await connection.listen(on: channel) { notifications in
+                    try await ready()
+                    for try await notification in notifications { receive(notification.payload) }
                 }
             }
         }

@@ -63,18 +63,25 @@ final class SQLiteStore: Database {
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await gate.run {
-            let db = self.writer.sql()
-            try await db.raw("BEGIN IMMEDIATE").run()
-            do {
-                let result = try await mapErrors { try await body(db) }
-                try await db.raw("COMMIT").run()
-                return result
-            } catch {
-                try? await db.raw("ROLLBACK").run()
-                throw error
+        try await AfterCommit.collecting {
+            try await gate.run {
+                let db = self.writer.sql()
+                try await db.raw("BEGIN IMMEDIATE").run()
+                do {
+                    let result = try await mapErrors { try await body(db) }
+                    try await db.raw("COMMIT").run()
+                    return result
+                } catch {
+                    try? await db.raw("ROLLBACK").run()
+                    throw error
+                }
             }
         }
+    }
+
+    func listen(_ channel: String, ready: @escaping @Sendable () async throws -> Void, receive: @escaping @Sendable (String) -> Void) async throws {
+        try await ready()
+        try? await gracefulShutdown()
     }
 
     func run() async throws {

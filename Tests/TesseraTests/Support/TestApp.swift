@@ -20,11 +20,13 @@ enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
 
     static var all: [TestDatabase] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
 
-    /// A fresh, empty database: SQLite in memory, or a new PostgreSQL database on the test server.
-    func freshURL() async throws -> String {
+    /// A fresh, empty database: SQLite in memory (or in a file, if `sharable`), or a new PostgreSQL
+    /// database on the test server.
+    func freshURL(sharable: Bool = false) async throws -> String {
         switch self {
         case .sqlite:
-            return "sqlite::memory:"
+            // In memory, a database lives and dies with one connection; instances share a file.
+            return sharable ? "sqlite:" + FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID()).sqlite").path : "sqlite::memory:"
         case .postgres:
             guard let admin = Self.postgresURL, case .postgres(let host, let port, let user, let password, _, _) = DatabaseURL(admin) else {
                 Issue.record("TESSERA_TEST_POSTGRES_URL is not set; run scripts/test")
@@ -58,9 +60,10 @@ struct TestApp {
     let tessera: Tessera
     let clock: TestClock
 
-    static func make(_ database: TestDatabase, _ settings: [String: String] = [:]) async throws -> TestApp {
+    /// `url` shares a database with another instance; by default each app gets a fresh one.
+    static func make(_ database: TestDatabase, _ settings: [String: String] = [:], url: String? = nil) async throws -> TestApp {
         var values = settings
-        values["DATABASE_URL"] = try await database.freshURL()
+        if let url { values["DATABASE_URL"] = url } else { values["DATABASE_URL"] = try await database.freshURL() }
         // Feature tests make bursts of logins from one address; the abuse-protection tests turn limits on.
         values["RATE_LIMITS"] = values["RATE_LIMITS"] ?? "off"
         let clock = TestClock()
@@ -70,9 +73,23 @@ struct TestApp {
         return TestApp(tessera: tessera, clock: clock)
     }
 
-    /// Runs `body` against the app through the router (`.router`) or real sockets (`.live`).
+    /// Runs `body` against the app through the router (`.router`) or real sockets (`.live`), once
+    /// its revocation list is loaded, so tests see the path production requests take.
     func run<Value: Sendable>(_ mode: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
-        try await tessera.application().test(mode, body)
+        try await tessera.application().test(mode) { client in
+            try await revocationsLoaded()
+            return try await body(client)
+        }
+    }
+
+    /// Waits (up to 10 s) until the revocation list answers from memory.
+    func revocationsLoaded() async throws {
+        var waits = 0
+        while tessera.revocations.isRevoked(UUID(), tokenLifetime: 0) == nil && waits < 1000 {
+            try await Task.sleep(for: .milliseconds(10))
+            waits += 1
+        }
+        try #require(tessera.revocations.isRevoked(UUID(), tokenLifetime: 0) != nil, "the revocation list never loaded")
     }
 }
 
