@@ -140,9 +140,8 @@ public struct AccountService: Sendable {
     }
 
     func me(_ id: UUID) async throws -> UserResponse {
-        let (user, roles) = try await database.read { db in (try await self.users.find(id, db), try await self.users.roles(of: id, db)) }
-        guard let user else { throw APIError.notFound }
-        return UserResponse(user: user, roles: roles)
+        guard let user = try await database.read({ db in try await self.users.withRoles(id, db) }) else { throw APIError.notFound }
+        return user
     }
 
     /// Changes names and identifiers; a new e-mail or phone is unverified again. At least one

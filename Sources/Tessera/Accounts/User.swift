@@ -105,6 +105,17 @@ public struct UserResponse: ResponseEncodable, Sendable {
     let user: User
     let roles: [String]
 
+    init(user: User, roles: [String]) {
+        self.user = user
+        self.roles = roles
+    }
+
+    /// A row selected with `UserStore.withRolesColumns`.
+    init(row: any SQLRow) throws {
+        user = try User(row: row)
+        roles = try row.decode(column: "roles", as: String?.self)?.split(separator: ",").map(String.init) ?? []
+    }
+
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: Keys.self)
         try c.encode(user.id.uuidString.lowercased(), forKey: .id)

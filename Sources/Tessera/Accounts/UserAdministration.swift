@@ -41,21 +41,15 @@ struct UserAdministration: Sendable {
             }
             let total = try await filtered(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
                 .first(decodingColumn: "n", as: Int.self) ?? 0
-            let rows = try await filtered(db.select().columns(User.columns.map { SQLColumn($0) }))
+            let rows = try await filtered(db.select().columns(UserStore.withRolesColumns))
                 .orderBy("date_joined", .descending).orderBy("id").limit(page.size).offset(page.offset).all()
-            var result: [UserResponse] = []
-            for user in try rows.map(User.init(row:)) {
-                result.append(UserResponse(user: user, roles: try await self.users.roles(of: user.id, db)))
-            }
-            return (total, result)
+            return (total, try rows.map(UserResponse.init(row:)))
         }
     }
 
     func user(_ id: UUID) async throws -> UserResponse {
-        try await database.read { db in
-            guard let user = try await self.users.find(id, db) else { throw APIError.notFound }
-            return UserResponse(user: user, roles: try await self.users.roles(of: id, db))
-        }
+        guard let user = try await database.read({ db in try await self.users.withRoles(id, db) }) else { throw APIError.notFound }
+        return user
     }
 
     struct Change: Decodable, Sendable {

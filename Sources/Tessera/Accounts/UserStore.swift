@@ -43,6 +43,21 @@ struct UserStore: Sendable {
         try await grant([role.rawValue], to: user.id, db)
     }
 
+    /// A user with its role codes, in one query: what `/me`, a refresh and the admin views answer with.
+    func withRoles(_ id: UUID, _ db: any SQLDatabase) async throws -> UserResponse? {
+        try await db.select().columns(Self.withRolesColumns).from("users").where("id", .equal, SQLBind(id)).first()
+            .map(UserResponse.init(row:))
+    }
+
+    /// The user columns and `roles`, the user's role codes joined by commas (codes cannot hold one).
+    static let withRolesColumns: [any SQLExpression] =
+        User.columns.map { SQLColumn($0) } + [
+            SQLAlias(
+                SQLRaw(
+                    "(SELECT string_agg(r.code_name, ',' ORDER BY r.code_name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = users.id)"
+                ), as: SQLIdentifier("roles"))
+        ]
+
     func find(_ id: UUID, _ db: any SQLDatabase) async throws -> User? {
         try await db.select().columns(User.columns.map { SQLColumn($0) }).from("users").where("id", .equal, SQLBind(id))
             .first().map(User.init(row:))

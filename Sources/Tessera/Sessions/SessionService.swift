@@ -105,12 +105,10 @@ public struct SessionService: Sendable {
             Metrics.reuseDetected.increment()
             throw APIError.tokenReused
         case .rotated(let session):
-            let (user, roles) = try await database.read { db in
-                (try await self.users.find(userID, db), try await self.users.roles(of: userID, db))
-            }
-            guard let user, user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
+            let user = try await database.read { db in try await self.users.withRoles(userID, db) }
+            guard let user, user.user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
             Metrics.refreshes.increment()
-            return try await grant(user, roles: roles, session: session)
+            return try await grant(user.user, roles: user.roles, session: session)
         }
     }
 

@@ -14,6 +14,9 @@ public final class SigningKeys: Sendable {
         let activeKid: String
         let kids: Set<String>
         let jwks: JSON
+        /// The encoded JOSE header each loaded key signs with: a token whose header is one of these
+        /// names a known key and the configured algorithm, with no JSON to parse.
+        var headers: [String] = []
     }
 
     /// How many asymmetric keys stay valid after rotation: the active one and its predecessor.
@@ -37,6 +40,11 @@ public final class SigningKeys: Sendable {
     public func load() async throws {
         let loaded = try await Self.loadOrCreate(algorithm: algorithm, secret: secret, database: database)
         state.withLock { $0 = loaded }
+    }
+
+    /// Whether `header` (a token's first segment) is exactly what one of the loaded keys writes.
+    func signs(header: Substring) -> Bool {
+        state.withLock { $0.headers.contains { $0 == header } }
     }
 
     var collection: JWTKeyCollection { state.withLock { $0.collection } }
@@ -69,6 +77,19 @@ public final class SigningKeys: Sendable {
     }
 
     private static func loadOrCreate(algorithm: Settings.JWTAlgorithm, secret: String?, database: any Database) async throws -> Loaded {
+        var loaded = try await loadKeys(algorithm: algorithm, secret: secret, database: database)
+        for kid in loaded.kids {
+            let probe = try await loaded.collection.sign(Probe(), kid: JWKIdentifier(string: kid))
+            loaded.headers.append(String(probe.prefix { $0 != "." }))
+        }
+        return loaded
+    }
+
+    private struct Probe: JWTPayload {
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    private static func loadKeys(algorithm: Settings.JWTAlgorithm, secret: String?, database: any Database) async throws -> Loaded {
         if algorithm == .hs256, let secret {
             let kid = "hs-" + SHA256.hash(data: Data(secret.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
             let collection = JWTKeyCollection()
