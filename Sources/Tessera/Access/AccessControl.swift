@@ -28,6 +28,7 @@ public struct PermissionKey: Hashable, Sendable, Codable {
 /// roles or permissions holds on the next request on every instance.
 struct AccessControl: Sendable {
     let database: any Database
+    let users: UserStore
 
     func allows(_ userID: UUID, _ permission: PermissionKey) async throws -> Bool {
         try await database.read { db in try await self.allows(userID, permission, db) }
@@ -67,7 +68,7 @@ struct AccessControl: Sendable {
     }
 
     func effective(_ userID: UUID, _ db: any SQLDatabase) async throws -> Effective {
-        let roles = try await UserStore().roles(of: userID, db)
+        let roles = try await users.roles(of: userID, db)
         let rows = try await db.raw(
             """
             SELECT DISTINCT r.code_name AS resource, a.code_name AS action

@@ -58,6 +58,7 @@ struct AccessService: Sendable {
                 .set("name", to: SQLBind(change.name ?? current.name))
                 .set("description", to: SQLBind(change.description ?? current.description))
                 .where("id", .equal, SQLBind(id)).run()
+            try await self.users.cache.changed(nil, db)
             try await self.audit.record(AuditEvent("\(list.singular).updated", actor: actor.userID, detail: ["code_name": current.code_name]), db)
             return try await self.entry(list, id, db)
         }
@@ -229,6 +230,7 @@ struct AccessService: Sendable {
                 .set("name", to: SQLBind(change.name ?? current.name))
                 .set("description", to: SQLBind(change.description ?? current.description))
                 .where("id", .equal, SQLBind(id)).run()
+            try await self.users.cache.changed(nil, db)
             if let permissions = change.permissions {
                 try await self.setPermissions(of: id, to: permissions, by: actor, db)
             }
@@ -242,6 +244,7 @@ struct AccessService: Sendable {
             let current = try await self.role(id, db)
             guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "Built-in roles cannot be deleted.") }
             try await db.delete(from: "roles").where("id", .equal, SQLBind(id)).run()
+            try await self.users.cache.changed(nil, db)
             try await self.audit.record(AuditEvent("role.deleted", actor: actor.userID, detail: ["code_name": current.code_name]), db)
         }
     }
@@ -294,7 +297,7 @@ struct AccessService: Sendable {
                     throw APIError(.forbidden, "permission_denied", "You cannot grant or revoke '\(code)': it holds permissions you do not.")
                 }
             }
-            try await db.delete(from: "user_roles").where("user_id", .equal, SQLBind(userID)).run()
+            try await self.users.clearRoles(of: userID, db)
             let unknown = try await self.users.grant(codes, to: userID, db)
             guard unknown.isEmpty else { throw APIError.validation(["roles": ["Unknown roles: \(unknown.joined(separator: ", "))."]]) }
             let roles = try await self.users.roles(of: userID, db)

@@ -140,7 +140,8 @@ public struct AccountService: Sendable {
     }
 
     func me(_ id: UUID) async throws -> UserResponse {
-        guard let user = try await database.read({ db in try await self.users.withRoles(id, db) }) else { throw APIError.notFound }
+        let user = try await users.cache.user(id) { try await self.database.read { db in try await self.users.withRoles(id, db) } }
+        guard let user else { throw APIError.notFound }
         return user
     }
 

@@ -76,7 +76,7 @@ struct UserAdministration: Sendable {
             user.phoneVerified = change.phone_verified ?? user.phoneVerified
             try await self.users.saveProfile(user, db)
             if let kind = change.role, kind != user.kind {
-                try await db.update("users").set("kind", to: SQLBind(kind.rawValue)).where("id", .equal, SQLBind(id)).run()
+                try await self.users.setKind(kind, of: id, db)
             }
             if let status = change.status, status != before {
                 try await self.setStatus(status, of: id, at: now, db)
@@ -89,7 +89,7 @@ struct UserAdministration: Sendable {
     }
 
     private func setStatus(_ status: AccountStatus, of id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
-        try await db.update("users").set("status", to: SQLBind(status.rawValue)).where("id", .equal, SQLBind(id)).run()
+        try await users.setStatus(status, of: id, db)
         if status != .active {
             _ = try await sessions.store.revokeAll(userID: id, at: now, db)
         }

@@ -28,8 +28,10 @@ enum LoginName: Sendable, Equatable {
     }
 }
 
-/// SQL for users and their roles.
+/// SQL for users and their roles. Every write to them is announced to the `cache`.
 struct UserStore: Sendable {
+    let cache: UserCache
+
     func insert(_ user: User, role: BuiltInRole, _ db: any SQLDatabase) async throws {
         try await db.insert(into: "users")
             .columns(User.columns + ["email_key", "username_key"])
@@ -103,6 +105,18 @@ struct UserStore: Sendable {
             .set("email_verified", to: SQLBind(user.emailVerified)).set("phone_verified", to: SQLBind(user.phoneVerified))
             .where("id", .equal, SQLBind(user.id))
             .run()
+        try await cache.changed(user.id, db)
+    }
+
+    /// Writes what only an administrator changes: the account kind and status.
+    func setKind(_ kind: AccountKind, of id: UUID, _ db: any SQLDatabase) async throws {
+        try await db.update("users").set("kind", to: SQLBind(kind.rawValue)).where("id", .equal, SQLBind(id)).run()
+        try await cache.changed(id, db)
+    }
+
+    func setStatus(_ status: AccountStatus, of id: UUID, _ db: any SQLDatabase) async throws {
+        try await db.update("users").set("status", to: SQLBind(status.rawValue)).where("id", .equal, SQLBind(id)).run()
+        try await cache.changed(id, db)
     }
 
     func setPasswordHash(_ hash: String, for id: UUID, _ db: any SQLDatabase) async throws {
@@ -111,6 +125,7 @@ struct UserStore: Sendable {
 
     func recordLogin(_ id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
         try await db.update("users").set("last_login", to: SQLBind(now)).where("id", .equal, SQLBind(id)).run()
+        try await cache.changed(id, db)
     }
 
     /// The user's RBAC role codes, sorted.
@@ -122,9 +137,16 @@ struct UserStore: Sendable {
             .all(decodingColumn: "code_name", as: String.self)
     }
 
+    /// Takes every role from a user, before `grant` gives the new set.
+    func clearRoles(of id: UUID, _ db: any SQLDatabase) async throws {
+        try await db.delete(from: "user_roles").where("user_id", .equal, SQLBind(id)).run()
+        try await cache.changed(id, db)
+    }
+
     /// Adds roles by code name; unknown codes are returned, not silently dropped.
     @discardableResult
     func grant(_ codes: [String], to id: UUID, _ db: any SQLDatabase) async throws -> [String] {
+        try await cache.changed(id, db)
         var unknown: [String] = []
         for code in codes {
             guard let roleID = try await db.select().column("id").from("roles").where("code_name", .equal, SQLBind(code))

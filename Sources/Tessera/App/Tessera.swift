@@ -23,12 +23,12 @@ public struct Tessera: Sendable {
     public static func make(settings: Settings, clock: Clock = .system, logger: Logger) async throws -> Tessera {
         let database = try await openDatabase(settings.databaseURL, logger: logger)
         let keys = SigningKeys(settings: settings, database: database)
-        let users = UserStore()
+        let users = UserStore(cache: UserCache(database: database))
         let audit = AuditLog(database: database, clock: clock)
         let limiter = RateLimiter(database: database, clock: clock, enabled: settings.rateLimits)
         let hasher = PasswordHasher()
         let mail = AccountMail(outbox: Outbox(clock: clock), publicURL: settings.publicURL)
-        let revocations = Revocations(database: database, accessTTL: settings.accessTTL, clock: clock, logger: logger)
+        let revocations = Revocations(database: database, accessTTL: settings.accessTTL, clock: clock)
         let sessionStore = SessionStore(engine: database.engine, revocations: revocations)
         let sessions = SessionService(
             database: database, store: sessionStore, users: users, tokens: TokenService(keys: keys, settings: settings, clock: clock),
@@ -41,7 +41,7 @@ public struct Tessera: Sendable {
             lockout: LoginLockout(database: database, clock: clock, policy: settings.lockout, enabled: settings.rateLimits), limiter: limiter,
             audit: audit, settings: settings, clock: clock, logger: logger)
         let administration = UserAdministration(database: database, users: users, sessions: sessions, audit: audit, mail: mail, clock: clock)
-        let access = AccessService(database: database, access: AccessControl(database: database), audit: audit, users: users)
+        let access = AccessService(database: database, access: AccessControl(database: database, users: users), audit: audit, users: users)
         let transport: any MailTransport =
             if let url = settings.smtpURL, let configuration = SMTPConfiguration(url: url) {
                 SMTPClient(configuration: configuration)
@@ -64,7 +64,7 @@ public struct Tessera: Sendable {
     /// Every route, registered through one table.
     func router() -> (Router<AppRequestContext>, RouteCatalog) {
         let router = Router(context: AppRequestContext.self, options: [.autoGenerateHeadEndpoints])
-        let routes = RouteTable(router: router, authenticator: Authenticator(sessions: sessions), access: AccessControl(database: database))
+        let routes = RouteTable(router: router, authenticator: Authenticator(sessions: sessions), access: access.access)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
         if !settings.corsOrigins.isEmpty {
@@ -90,8 +90,8 @@ public struct Tessera: Sendable {
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Tessera"),
-            // Shut down in reverse: the feed and the worker stop before the connections they use.
-            services: [database, outbox, revocations],
+            // Shut down in reverse: the worker and the feed stop before the connections they use.
+            services: [database, outbox, ChangeFeed(database: database, followers: [revocations, accounts.users.cache], logger: logger)],
             logger: logger
         )
         app.beforeServerStarts { try await self.prepare() }

@@ -1,7 +1,5 @@
 import Foundation
-import Logging
 import SQLKit
-import ServiceLifecycle
 import Synchronization
 
 /// The sessions ended recently enough that access tokens issued for them may still be unexpired,
@@ -10,15 +8,14 @@ import Synchronization
 ///
 /// It is loaded from the `sessions` table and then kept current: what this instance revokes is
 /// added as its transaction commits, and on PostgreSQL every revoking transaction also sends
-/// `NOTIFY tessera_revocations`, delivered at commit, so every instance hears every revocation.
+/// a `NOTIFY` (`ChangeFeed`), delivered at commit, so every instance hears every revocation.
 /// Until the list is loaded, and from the moment the listening connection is lost until it is back
 /// and the list reloaded, `isRevoked` answers `nil` and the caller asks the database.
-final class Revocations: Service, Sendable {
-    static let channel = "tessera_revocations"
+final class Revocations: ChangeFollower {
+    let topic = "revoked"
 
     private let database: any Database
     private let clock: Clock
-    private let logger: Logger
     /// How long an ended session is remembered: past the expiry of any access token issued before
     /// it ended (`ACCESS_TTL`), with a minute to spare for clocks that differ between instances.
     let retention: TimeInterval
@@ -31,10 +28,9 @@ final class Revocations: Service, Sendable {
         var nextPrune = Date.distantPast
     }
 
-    init(database: any Database, accessTTL: TimeInterval, clock: Clock, logger: Logger) {
+    init(database: any Database, accessTTL: TimeInterval, clock: Clock) {
         self.database = database
         self.clock = clock
-        self.logger = logger
         self.retention = accessTTL + 60
     }
 
@@ -58,39 +54,18 @@ final class Revocations: Service, Sendable {
         }
     }
 
-    /// Records revocations made inside the caller's transaction: announced to the other instances
-    /// (PostgreSQL delivers a `NOTIFY` only if the transaction commits), remembered here once it has.
+    /// Records revocations made inside the caller's transaction, for this instance and the others.
     func revoked(_ sessions: [UUID], _ db: any SQLDatabase) async throws {
         guard !sessions.isEmpty else { return }
-        if database.engine == .postgres {
-            // A payload holds at most 8,000 bytes; 100 ids take 3,699.
-            for start in stride(from: 0, to: sessions.count, by: 100) {
-                let payload = sessions[start..<min(start + 100, sessions.count)].map { $0.uuidString.lowercased() }.joined(separator: ",")
-                try await db.raw("SELECT pg_notify(\(bind: Self.channel), \(bind: payload))").run()
-            }
+        // A payload holds at most 8,000 bytes; 100 ids take 3,699.
+        let payloads = stride(from: 0, to: sessions.count, by: 100).map { start in
+            sessions[start..<min(start + 100, sessions.count)].map { $0.uuidString.lowercased() }.joined(separator: ",")
         }
-        AfterCommit.run { self.add(sessions) }
+        try await database.announce(topic, payloads, db) { self.add(sessions) }
     }
 
-    /// Listens for other instances' revocations, reloading the list whenever listening (re)starts,
-    /// so nothing sent while it was deaf is missed.
-    func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            do {
-                try await database.listen(Self.channel, ready: { try await self.reload() }, receive: { payload in
-                    self.add(payload.split(separator: ",").compactMap { UUID(uuidString: String($0)) })
-                })
-            } catch {
-                if !Task.isShuttingDownGracefully && !Task.isCancelled {
-                    logger.warning("revocation feed lost; checking sessions in the database until it is back", metadata: ["error": "\(error)"])
-                }
-            }
-            state.withLock { $0.current = false }
-            try? await Task.sleep(for: .seconds(1))
-        }
-    }
-
-    private func reload() async throws {
+    /// Reloads whenever the feed (re)starts, so nothing sent while this instance was deaf is missed.
+    func ready() async throws {
         let since = clock.now().addingTimeInterval(-retention)
         let ids = try await database.read { db in
             try await db.select().column("id").from("sessions").where("revoked_at", .greaterThan, SQLBind(since))
@@ -99,5 +74,13 @@ final class Revocations: Service, Sendable {
         // Merged, not replaced: what arrived while the query ran may be newer than its snapshot.
         add(ids)
         state.withLock { $0.current = true }
+    }
+
+    func receive(_ payload: String) {
+        add(payload.split(separator: ",").compactMap { UUID(uuidString: String($0)) })
+    }
+
+    func lost() {
+        state.withLock { $0.current = false }
     }
 }

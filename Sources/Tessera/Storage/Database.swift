@@ -1,7 +1,6 @@
 import Foundation
 import SQLKit
 import ServiceLifecycle
-import Synchronization
 
 /// The SQL engine behind a `Database`; the few places where SQLite and PostgreSQL differ switch on it.
 public enum SQLEngine: String, Sendable {
@@ -19,7 +18,11 @@ public protocol Database: Service {
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
 
-    /// Hears what other instances announce on `channel` (PostgreSQL's `LISTEN`): calls `ready` once
+    /// Sends `payloads` on `channel` to the other instances (PostgreSQL's `NOTIFY`, delivered only if
+    /// the caller's transaction commits). SQLite serves one instance: there is nobody to tell.
+    func notifyOthers(_ channel: String, _ payloads: [String], _ db: any SQLDatabase) async throws
+
+    /// Hears what other instances send on `channel` (PostgreSQL's `LISTEN`): calls `ready` once
     /// listening, then `receive` with each payload, until the connection ends (it then throws) or
     /// the service shuts down (it returns). SQLite serves one instance, so nothing ever arrives.
     func listen(
@@ -48,29 +51,6 @@ extension Database {
         } catch {
             return false
         }
-    }
-}
-
-/// Work held back until the transaction around it has committed: changes to what this process
-/// keeps in memory, which no request may see before the rows are durable, nor at all if they roll back.
-enum AfterCommit {
-    @TaskLocal private static var pending: Pending?
-
-    /// Runs `work` once the enclosing `Database.transaction` commits, or now outside one.
-    static func run(_ work: @escaping @Sendable () -> Void) {
-        if let pending { pending.work.withLock { $0.append(work) } } else { work() }
-    }
-
-    /// Runs `transaction` (which commits before it returns), then the work it held back.
-    static func collecting<R>(_ transaction: () async throws -> R) async throws -> R {
-        let pending = Pending()
-        let result = try await $pending.withValue(pending) { try await transaction() }
-        for work in pending.work.withLock({ $0 }) { work() }
-        return result
-    }
-
-    private final class Pending: Sendable {
-        let work = Mutex<[@Sendable () -> Void]>([])
     }
 }
 

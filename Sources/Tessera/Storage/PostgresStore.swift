@@ -9,6 +9,8 @@ import ServiceLifecycle
 final class PostgresStore: Database {
     let engine = SQLEngine.postgres
     private let client: PostgresClient
+    /// Prefixes what this instance sends, so it skips its own notifications: it has applied them.
+    private let origin = UUID().uuidString.prefix(8) + ":"
 
     init(_ url: DatabaseURL, logger: Logger) {
         guard case .postgres(let host, let port, let user, let password, let database, let requireTLS) = url else {
@@ -58,13 +60,21 @@ final class PostgresStore: Database {
         }
     }
 
+    func notifyOthers(_ channel: String, _ payloads: [String], _ db: any SQLDatabase) async throws {
+        for payload in payloads {
+            try await db.raw("SELECT pg_notify(\(bind: channel), \(bind: origin + payload))").run()
+        }
+    }
+
     /// Holds one pooled connection for as long as it listens.
     func listen(_ channel: String, ready: @escaping @Sendable () async throws -> Void, receive: @escaping @Sendable (String) -> Void) async throws {
         try await cancelWhenGracefulShutdown {
             try await self.client.withConnection { connection in
                 try await connection.listen(on: channel) { notifications in
                     try await ready()
-                    for try await notification in notifications { receive(notification.payload) }
+                    for try await notification in notifications where !notification.payload.hasPrefix(self.origin) {
+                        receive(String(notification.payload.drop { $0 != ":" }.dropFirst()))
+                    }
                 }
             }
         }

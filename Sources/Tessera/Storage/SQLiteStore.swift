@@ -79,6 +79,8 @@ final class SQLiteStore: Database {
         }
     }
 
+    func notifyOthers(_ channel: String, _ payloads: [String], _ db: any SQLDatabase) async throws {}
+
     func listen(_ channel: String, ready: @escaping @Sendable () async throws -> Void, receive: @escaping @Sendable (String) -> Void) async throws {
         try await ready()
         try? await gracefulShutdown()

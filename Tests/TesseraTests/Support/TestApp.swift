@@ -74,22 +74,26 @@ struct TestApp {
     }
 
     /// Runs `body` against the app through the router (`.router`) or real sockets (`.live`), once
-    /// its revocation list is loaded, so tests see the path production requests take.
+    /// its revocation list and user cache follow their feeds, so tests see the path production
+    /// requests take.
     func run<Value: Sendable>(_ mode: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
         try await tessera.application().test(mode) { client in
-            try await revocationsLoaded()
+            try await feedsFollowed()
             return try await body(client)
         }
     }
 
-    /// Waits (up to 10 s) until the revocation list answers from memory.
-    func revocationsLoaded() async throws {
+    /// Waits (up to 30 s, for a loaded machine) until the in-memory state answers instead of the database.
+    func feedsFollowed() async throws {
+        func followed() -> Bool {
+            tessera.revocations.isRevoked(UUID(), tokenLifetime: 0) != nil && tessera.accounts.users.cache.isCurrent
+        }
         var waits = 0
-        while tessera.revocations.isRevoked(UUID(), tokenLifetime: 0) == nil && waits < 1000 {
+        while !followed() && waits < 3000 {
             try await Task.sleep(for: .milliseconds(10))
             waits += 1
         }
-        try #require(tessera.revocations.isRevoked(UUID(), tokenLifetime: 0) != nil, "the revocation list never loaded")
+        try #require(followed(), "the revocation list or the user cache never started")
     }
 }
 
