@@ -65,28 +65,25 @@ public struct SessionService: Sendable {
         case reused
     }
 
-    /// Single-use refresh with a grace for clients that fired twice. The session row is locked (or
-    /// the SQLite writer held) for the whole decision, so concurrent refreshes of one token line up:
-    /// the first rotates and the rest, inside the grace, get that same new token — never a fork.
+    /// Single-use refresh with a grace for clients that fired twice. The live token rotates in one
+    /// statement; any other token is judged with the session row locked (or the SQLite writer
+    /// held), so concurrent refreshes of one token line up: the first rotates and the rest, inside
+    /// the grace, get that same new token — never a fork.
     func refresh(_ refreshToken: String, client: ClientInfo) async throws -> Grant {
         let claims = try await tokens.verify(refreshToken, as: .refresh)
         guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
+        let now = clock.now()
+        if let rotated = try await database.write({ db in try await self.store.rotate(sessionID, of: userID, from: claims.jti, at: now, db) }) {
+            return try await grant(rotated)
+        }
         let grace = settings.refreshReuseGrace
         let clock = self.clock
         let outcome: Rotation = try await database.transaction { db in
             // Read the time under the lock, so a request that waited for it is judged when it runs.
             let now = clock.now()
-            guard var session = try await self.store.find(sessionID, db, forUpdate: true), session.userID == userID,
+            guard let session = try await self.store.find(sessionID, db, forUpdate: true), session.userID == userID,
                 session.isLive(at: now)
             else { return .ended }
-            if claims.jti == session.refreshJTI {
-                session.previousRefreshJTI = session.refreshJTI
-                session.refreshJTI = UUID().uuidString.lowercased()
-                session.rotatedAt = now
-                session.lastUsedAt = now
-                try await self.store.saveRotation(session, db)
-                return .rotated(session)
-            }
             // The parent of the live token, replayed soon after: the client lost our answer, so it
             // gets the live token again (GoTrue does the same) instead of losing the session.
             if claims.jti == session.previousRefreshJTI && now.timeIntervalSince(session.rotatedAt) < grace {
@@ -105,11 +102,16 @@ public struct SessionService: Sendable {
             Metrics.reuseDetected.increment()
             throw APIError.tokenReused
         case .rotated(let session):
-            let user = try await database.read { db in try await self.users.withRoles(userID, db) }
-            guard let user, user.user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
-            Metrics.refreshes.increment()
-            return try await grant(user.user, roles: user.roles, session: session)
+            return try await grant(session)
         }
+    }
+
+    /// The pair of a session that has just rotated, for its user as they are now.
+    private func grant(_ session: SessionRecord) async throws -> Grant {
+        let user = try await users.cache.user(session.userID) { try await self.database.read { db in try await self.users.withRoles(session.userID, db) } }
+        guard let user, user.user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
+        Metrics.refreshes.increment()
+        return try await grant(user.user, roles: user.roles, session: session)
     }
 
     /// Ends the session a refresh token belongs to; unknown or already ended sessions are fine.

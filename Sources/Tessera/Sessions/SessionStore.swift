@@ -24,15 +24,19 @@ struct SessionStore: Sendable {
         return try await query.first().map(SessionRecord.init(row:))
     }
 
-    /// Saves a rotation: the new live refresh token and the one it replaced.
-    func saveRotation(_ session: SessionRecord, _ db: any SQLDatabase) async throws {
+    /// Rotates a live session's refresh token in one statement, if `jti` is its live one: the row
+    /// lock (or the SQLite writer) makes concurrent rotations of one token line up, and only the
+    /// first matches. `nil` when it did not rotate.
+    func rotate(_ id: UUID, of userID: UUID, from jti: String, at now: Date, _ db: any SQLDatabase) async throws -> SessionRecord? {
         try await db.update("sessions")
-            .set("refresh_jti", to: SQLBind(session.refreshJTI))
-            .set("previous_refresh_jti", to: SQLBind(session.previousRefreshJTI))
-            .set("rotated_at", to: SQLBind(session.rotatedAt))
-            .set("last_used_at", to: SQLBind(session.lastUsedAt))
-            .where("id", .equal, SQLBind(session.id))
-            .run()
+            .set("previous_refresh_jti", to: SQLColumn("refresh_jti"))
+            .set("refresh_jti", to: SQLBind(UUID().uuidString.lowercased()))
+            .set("rotated_at", to: SQLBind(now))
+            .set("last_used_at", to: SQLBind(now))
+            .where("id", .equal, SQLBind(id)).where("user_id", .equal, SQLBind(userID)).where("refresh_jti", .equal, SQLBind(jti))
+            .where("revoked_at", .is, SQLLiteral.null).where("expires_at", .greaterThan, SQLBind(now))
+            .returning(SessionRecord.columns.map { SQLColumn($0) })
+            .first().map(SessionRecord.init(row:))
     }
 
     /// Live sessions of a user, newest first, one page of them, and how many there are.

@@ -10,13 +10,16 @@ public enum SQLEngine: String, Sendable {
 
 /// Where Tessera keeps its rows: one code path over SQLKit for both engines.
 ///
-/// Reads run on any connection; writes that must be atomic run in `transaction`, which on SQLite
+/// Reads run on any connection; writes that must be atomic run in `transaction` (or, one statement, `write`), which on SQLite
 /// serialises writers (`BEGIN IMMEDIATE`) and on PostgreSQL relies on row locks taken with
 /// `lockForUpdate` inside it. It is a `Service`: running it keeps connections open until shutdown.
 public protocol Database: Service {
     var engine: SQLEngine { get }
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
+    /// One write that is atomic by itself (a single statement, committed as it ends): no
+    /// `BEGIN`/`COMMIT` round trips, for the hottest write, a refresh.
+    func write<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
 
     /// Sends `payloads` on `channel` to the other instances (PostgreSQL's `NOTIFY`, delivered only if
     /// the caller's transaction commits). SQLite serves one instance: there is nobody to tell.

@@ -60,6 +60,10 @@ final class PostgresStore: Database {
         }
     }
 
+    func write<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await AfterCommit.collecting { try await read(body) }
+    }
+
     func notifyOthers(_ channel: String, _ payloads: [String], _ db: any SQLDatabase) async throws {
         for payload in payloads {
             try await db.raw("SELECT pg_notify(\(bind: channel), \(bind: origin + payload))").run()

@@ -79,6 +79,10 @@ final class SQLiteStore: Database {
         }
     }
 
+    func write<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        try await AfterCommit.collecting { try await gate.run { try await mapErrors { try await body(self.writer.sql()) } } }
+    }
+
     func notifyOthers(_ channel: String, _ payloads: [String], _ db: any SQLDatabase) async throws {}
 
     func listen(_ channel: String, ready: @escaping @Sendable () async throws -> Void, receive: @escaping @Sendable (String) -> Void) async throws {
