@@ -228,7 +228,7 @@ def time_hashes(timer, django_iters):
     res["pbkdf2_median_s"] = statistics.median(ts)
     try:
         import argon2
-        ph = argon2.PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
+        ph = argon2.PasswordHasher(time_cost=5, memory_cost=7168, parallelism=1)
         h = ph.hash(BENCH_PASS)
         ts = []
         for _ in range(5):
@@ -857,7 +857,7 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
     limit = CORES / t_hash if t_hash else None
     L.append("")
     L.append(f"Password hashing (single thread, medians over the run's {len(hashes.get('samples', []))} samples): "
-             f"Argon2id m=19456 KiB t=2 p=1 verify {1e3 * t_hash:.1f} ms (libargon2 {info.get('libargon2')}), "
+             f"Argon2id m=7168 KiB t=5 p=1 verify {1e3 * t_hash:.1f} ms (libargon2 {info.get('libargon2')}), "
              f"hash {1e3 * hashes['hash_median_s']:.1f} ms; argon2-cffi verify "
              f"{1e3 * (hashes.get('argon2_cffi_verify_median_s') or 0):.1f} ms; PBKDF2-SHA256 {dj_iters:,} it "
              f"(Django's) {1e3 * hashes['pbkdf2_median_s']:.0f} ms (OpenSSL). Hash-bound sign-in limit "

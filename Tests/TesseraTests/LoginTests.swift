@@ -243,7 +243,7 @@ struct LoginTests {
             let right = try await client.login("legacy", password)
             #expect(right.status == .ok, "\(format): \(right.text)")
             let rehashed = try #require(try await storedHash(app, id: id))
-            #expect(rehashed.hasPrefix("$argon2id$v=19$m=19456,t=2,p=1$"), "\(format) rehashed to \(rehashed)")
+            #expect(rehashed.hasPrefix("$argon2id$v=19$m=7168,t=5,p=1$"), "\(format) rehashed to \(rehashed)")
             #expect(rehashed != legacy)
 
             let again = try await client.login("legacy", password)

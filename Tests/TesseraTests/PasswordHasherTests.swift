@@ -63,13 +63,13 @@ enum LegacyHash: String, CaseIterable, Sendable, CustomTestStringConvertible {
 @Suite("Password hashing")
 struct PasswordHasherTests {
     static let hasher = PasswordHasher()
-    static let currentPrefix = "$argon2id$v=19$m=19456,t=2,p=1$"
+    static let currentPrefix = "$argon2id$v=19$m=7168,t=5,p=1$"
 
     @Test("new hashes are Argon2id at OWASP's parameters, salted")
     func hashFormat() async throws {
         #expect(Self.hasher.parameters == PasswordHasher.Parameters())
-        #expect(Self.hasher.parameters.memoryKiB == 19_456)
-        #expect(Self.hasher.parameters.iterations == 2)
+        #expect(Self.hasher.parameters.memoryKiB == 7_168)
+        #expect(Self.hasher.parameters.iterations == 5)
         #expect(Self.hasher.parameters.parallelism == 1)
 
         let password = "correct horse battery staple"

@@ -312,7 +312,7 @@ struct ProfileTests {
             #expect(ok.text.isEmpty)
             let hashAfter = try await stored(app, ann.id).passwordHash
             #expect(hashAfter != hashBefore)
-            #expect(hashAfter.hasPrefix("$argon2id$v=19$m=19456,t=2,p=1$"))
+            #expect(hashAfter.hasPrefix("$argon2id$v=19$m=7168,t=5,p=1$"))
 
             #expect(try await client.login("ann.lee@example.com", newPassword).status == .ok)
             let old = try await client.login("ann.lee@example.com", goodPassword)

@@ -376,7 +376,7 @@ struct RegistrationTests {
 
             let rows = try await userRows(app)
             let hash = try #require(rows.first?.passwordHash)
-            #expect(hash.hasPrefix("$argon2id$v=19$m=19456,t=2,p=1$"), "\(hash)")
+            #expect(hash.hasPrefix("$argon2id$v=19$m=7168,t=5,p=1$"), "\(hash)")
             #expect(!hash.contains(goodPassword))
             #expect(hash.split(separator: "$").count == 5)
         }
