@@ -83,6 +83,28 @@ struct PasswordHasherTests {
         #expect(!first.contains(password))
     }
 
+    @Test("hashing threads run below request handling, so a login storm does not starve other requests")
+    func hashingYields() async throws {
+        // Eight hashes at once keep both pool threads busy; then every pool thread reports its niceness.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<8 { group.addTask { _ = try await Self.hasher.hash("correct horse battery staple") } }
+            try await group.waitForAll()
+        }
+        let niceness = try await withThrowingTaskGroup(of: Int32.self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    try await PasswordHasher.sharedPool.runIfActive {
+                        usleep(20_000)
+                        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+                    }
+                }
+            }
+            return try await group.reduce(into: Set<Int32>()) { $0.insert($1) }
+        }
+        #expect(niceness == [PasswordHasher.niceness])
+        #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == 0, "only the hashing threads yield")
+    }
+
     @Test("verify: the right password matches without rehash, anything else does not match")
     func verifyCurrent() async throws {
         let password = "Ünïcødé пароль 🔑"

@@ -93,7 +93,8 @@ public struct AccountService: Sendable {
         let login = LoginName(name, region: settings.defaultPhoneRegion)
         try await limiter.hit("token:ip:\(client.ipAddress)", settings.tokenRateLimit)
         try await limiter.hit("token:login:\(login.key)", settings.tokenLoginRateLimit)
-        let user = try await database.read { db in try await self.users.find(login, db) }
+        let found = try await database.read { db in try await self.users.find(login, db) }
+        let user = found?.user
         let lockKey = user.map { "user:\($0.id.uuidString.lowercased())" } ?? "login:\(login.key)"
         do {
             try await lockout.check(lockKey)
@@ -104,7 +105,7 @@ public struct AccountService: Sendable {
         let outcome =
             request.password.utf8.count > PasswordPolicy.maximumBytes
             ? .mismatch : try await hasher.verify(request.password, against: user?.passwordHash)
-        guard case .match(let rehash) = outcome, let user else {
+        guard case .match(let rehash) = outcome, let user, let found else {
             try await lockout.recordFailure(lockKey)
             try await failed(user, reason: user == nil ? "unknown_login" : "wrong_password", client: client)
             throw APIError.invalidCredentials
@@ -130,8 +131,7 @@ public struct AccountService: Sendable {
         Metrics.loginsSucceeded.increment()
         var signedIn = user
         signedIn.lastLogin = now
-        let roles = try await database.read { db in try await self.users.roles(of: user.id, db) }
-        return try await sessions.grant(signedIn, roles: roles, session: session)
+        return try await sessions.grant(signedIn, roles: found.roles, session: session)
     }
 
     private func failed(_ user: User?, reason: String, client: ClientInfo) async throws {
