@@ -150,6 +150,8 @@ struct TokenSecurityTests {
 
             app.clock.advance(by: 299)
             #expect(try await client.call(.get, "/api/v1/me", token: access).status == .ok, "still valid just before ACCESS_TTL")
+            // Its signature is not checked again, but its expiry is checked on every use.
+            #expect(app.tessera.keys.verifiedClaims(of: access) != nil)
 
             app.clock.advance(by: 2)
             expectAPIError(try await client.call(.get, "/api/v1/me", token: access), .unauthorized, "token_expired", "GET /me after ACCESS_TTL")
@@ -158,8 +160,15 @@ struct TokenSecurityTests {
 
             let renewed = try await client.call(.post, "/api/v1/auth/token/refresh", json: ["refresh": refresh])
             #expect(renewed.status == .ok)
-            #expect(try await client.call(.get, "/api/v1/me", token: renewed.string("access")).status == .ok)
+            let renewedAccess = try #require(renewed.string("access"))
+            #expect(try await client.call(.get, "/api/v1/me", token: renewedAccess).status == .ok)
             #expect(renewed["expires_in"] as? Int == 300)
+
+            // Single-use refresh tokens are never remembered; loading the keys again forgets every token.
+            #expect(app.tessera.keys.verifiedClaims(of: refresh) == nil)
+            #expect(app.tessera.keys.verifiedClaims(of: renewedAccess) != nil)
+            try await app.tessera.keys.load()
+            #expect(app.tessera.keys.verifiedClaims(of: renewedAccess) == nil)
         }
     }
 

@@ -26,6 +26,12 @@ public final class SigningKeys: Sendable {
     private let secret: String?
     private let database: any Database
     private let state: Mutex<Loaded>
+    /// Access tokens whose signature has checked out, by their exact text, with their claims: a
+    /// client presents one token for every call of its life, and the signature's answer cannot
+    /// change while the keys do not. Only good signatures enter; any change of keys empties it.
+    private let verified = Mutex<[String: TokenClaims]>([:])
+    /// Beyond this many tokens it starts over; 10,000 take about 10 MiB.
+    static let verifiedCapacity = 10_000
     private let lastReload = Mutex<Date>(.distantPast)
 
     /// Holds no key until `load()`, which runs once the database is up and migrated.
@@ -39,7 +45,24 @@ public final class SigningKeys: Sendable {
     /// Loads the keys of the configured algorithm, creating the first one if there is none.
     public func load() async throws {
         let loaded = try await Self.loadOrCreate(algorithm: algorithm, secret: secret, database: database)
+        replace(with: loaded)
+    }
+
+    private func replace(with loaded: Loaded) {
         state.withLock { $0 = loaded }
+        verified.withLock { $0.removeAll() }
+    }
+
+    /// The claims of a token whose signature these keys have already checked.
+    func verifiedClaims(of token: String) -> TokenClaims? {
+        verified.withLock { $0[token] }
+    }
+
+    func remember(_ token: String, _ claims: TokenClaims) {
+        verified.withLock { tokens in
+            if tokens.count >= Self.verifiedCapacity { tokens.removeAll(keepingCapacity: true) }
+            tokens[token] = claims
+        }
     }
 
     /// Whether `header` (a token's first segment) is exactly what one of the loaded keys writes.
@@ -64,7 +87,7 @@ public final class SigningKeys: Sendable {
             return true
         }
         guard due, let fresh = try? await Self.loadOrCreate(algorithm: algorithm, secret: secret, database: database) else { return false }
-        state.withLock { $0 = fresh }
+        replace(with: fresh)
         return fresh.kids.contains(kid)
     }
 

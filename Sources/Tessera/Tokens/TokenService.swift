@@ -39,6 +39,23 @@ public struct TokenService: Sendable {
     /// revocation, where an expired token still names the session to end.
     func verify(_ token: String, as kind: TokenClaims.Kind, allowExpired: Bool = false) async throws(APIError) -> TokenClaims {
         guard token.utf8.count <= 8192 else { throw APIError.tokenNotValid() }
+        let claims = try await signedClaims(token)
+        guard claims.token_type == kind else {
+            throw APIError.tokenNotValid("Token has wrong type.")
+        }
+        guard claims.iss == settings.issuer, claims.aud == settings.audience, claims.userID != nil, claims.sessionID != nil else {
+            throw APIError.tokenNotValid()
+        }
+        if !allowExpired && Double(claims.exp) <= clock.now().timeIntervalSince1970 {
+            throw APIError.tokenExpired
+        }
+        return claims
+    }
+
+    /// The claims of a token whose signature, algorithm and key check out. Access tokens are
+    /// remembered (refresh tokens are single-use, so remembering them would only cost memory).
+    private func signedClaims(_ token: String) async throws(APIError) -> TokenClaims {
+        if let claims = keys.verifiedClaims(of: token) { return claims }
         // Tokens this instance signed carry a header it knows byte for byte; any other is parsed,
         // which also notices a key another instance has rotated in.
         if !keys.signs(header: token.prefix { $0 != "." }) {
@@ -51,15 +68,7 @@ public struct TokenService: Sendable {
         } catch {
             throw APIError.tokenNotValid()
         }
-        guard claims.token_type == kind else {
-            throw APIError.tokenNotValid("Token has wrong type.")
-        }
-        guard claims.iss == settings.issuer, claims.aud == settings.audience, claims.userID != nil, claims.sessionID != nil else {
-            throw APIError.tokenNotValid()
-        }
-        if !allowExpired && Double(claims.exp) <= clock.now().timeIntervalSince1970 {
-            throw APIError.tokenExpired
-        }
+        if claims.token_type == .access { keys.remember(token, claims) }
         return claims
     }
 
