@@ -51,12 +51,18 @@ struct UserCacheTests {
             #expect(try await client.call(.delete, "/api/v1/roles/\(roleID)", token: admin.access).status == .noContent)
             #expect(try await me(client, user)["roles"] as? [String] == [])
 
-            // …and a new sign-in's time.
-            let before = try await me(client, user)["last_login"] as? String
+            // …and a new sign-in's time, moved forward in the cached copy rather than dropping it (the
+            // change made behind Tessera's back is still not seen).
+            let before = try await me(client, user)
+            try await app.tessera.database.transaction { db in
+                try await db.update("users").set("middle_name", to: SQLBind("Behind")).where("email_key", .equal, SQLBind("cy@example.com")).run()
+            }
             app.clock.advance(by: 60)
             #expect(try await client.login("cy@example.com", goodPassword).status == .ok)
-            let after = try await me(client, user)["last_login"] as? String
-            #expect(after != nil && after != before, "last_login \(String(describing: before)) → \(String(describing: after))")
+            let after = try await me(client, user)
+            let (was, now) = (before["last_login"] as? String, after["last_login"] as? String)
+            #expect(now != nil && now != was, "last_login \(String(describing: was)) → \(String(describing: now))")
+            #expect(after["middle_name"] as? String == "", "a sign-in reloaded the user")
         }
     }
 
@@ -102,6 +108,18 @@ struct UserCacheTests {
                     try await Task.sleep(for: .milliseconds(10))
                 }
                 #expect(seen == "Pia", "B still shows \(String(describing: seen))")
+
+                // A sign-in on A moves last_login forward in B's copy.
+                let before = try await me(clientB, user)["last_login"] as? String
+                a.clock.advance(by: 60)
+                #expect(try await clientA.login("pia@example.com", goodPassword).status == .ok)
+                var (after, waits) = (before, 0)
+                while after == before && waits < 500 {
+                    try await Task.sleep(for: .milliseconds(10))
+                    after = try await me(clientB, user)["last_login"] as? String
+                    waits += 1
+                }
+                #expect(after != before, "B still shows last_login \(String(describing: before))")
             }
         }
     }

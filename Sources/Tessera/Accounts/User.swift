@@ -102,7 +102,7 @@ public struct User: Sendable, Equatable {
 
 /// A user as the API shows it (SPEC §4); absent identifiers are `null`, never missing.
 public struct UserResponse: ResponseEncodable, Sendable {
-    let user: User
+    var user: User
     let roles: [String]
 
     init(user: User, roles: [String]) {

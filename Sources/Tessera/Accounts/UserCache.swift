@@ -56,6 +56,23 @@ final class UserCache: ChangeFollower {
         try await database.announce(topic, [id?.uuidString.lowercased() ?? "*"], db) { self.forget(id) }
     }
 
+    /// Announces a sign-in. It changes only `last_login`, which only grows, so every instance moves
+    /// its cached copy forward in place — in whatever order sign-ins arrive — instead of dropping
+    /// it: a login storm does not empty the cache of the very users it signs in.
+    func signedIn(_ id: UUID, at time: Date, _ db: any SQLDatabase) async throws {
+        try await database.announce(topic, ["\(id.uuidString.lowercased()) \(time.timeIntervalSince1970)"], db) { self.signedIn(id, at: time) }
+    }
+
+    private func signedIn(_ id: UUID, at time: Date) {
+        state.withLock { state in
+            // A load under way may have read the row before this sign-in: it must not be kept.
+            state.generation &+= 1
+            guard var user = state.users[id] else { return }
+            user.user.lastLogin = max(user.user.lastLogin ?? time, time)
+            state.users[id] = user
+        }
+    }
+
     private func forget(_ id: UUID?) {
         state.withLock { $0.forget(id) }
     }
@@ -68,7 +85,12 @@ final class UserCache: ChangeFollower {
     }
 
     func receive(_ payload: String) {
-        forget(UUID(uuidString: payload))
+        let parts = payload.split(separator: " ")
+        if parts.count == 2, let id = UUID(uuidString: String(parts[0])), let seconds = Double(parts[1]) {
+            signedIn(id, at: Date(timeIntervalSince1970: seconds))
+        } else {
+            forget(UUID(uuidString: payload))
+        }
     }
 
     func lost() {

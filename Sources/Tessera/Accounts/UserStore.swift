@@ -126,7 +126,7 @@ struct UserStore: Sendable {
 
     func recordLogin(_ id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
         try await db.update("users").set("last_login", to: SQLBind(now)).where("id", .equal, SQLBind(id)).run()
-        try await cache.changed(id, db)
+        try await cache.signedIn(id, at: now, db)
     }
 
     /// The user's RBAC role codes, sorted.

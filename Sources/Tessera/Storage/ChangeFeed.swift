@@ -31,7 +31,7 @@ final class ChangeFeed: Service, Sendable {
     }
 
     func run() async throws {
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+        while true {
             do {
                 try await database.listen(Self.channel, ready: { for follower in self.followers.values { try await follower.ready() } }) { message in
                     let (topic, payload) = (message.prefix { $0 != "|" }, message.drop { $0 != "|" }.dropFirst())
@@ -43,7 +43,8 @@ final class ChangeFeed: Service, Sendable {
                 }
             }
             for follower in followers.values { follower.lost() }
-            try? await Task.sleep(for: .seconds(1))
+            // A second before listening again; a shutdown, or one already under way, ends the wait and the feed.
+            guard (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }) != nil else { return }
         }
     }
 }

@@ -57,6 +57,24 @@ extension Database {
     }
 }
 
+extension SQLDatabase {
+    /// Runs `body` between `begin` and `COMMIT` (`ROLLBACK` if it throws), then the work it held
+    /// back for after the commit (`AfterCommit`).
+    func transaction<R>(begin: String, _ body: (any SQLDatabase) async throws -> R) async throws -> R {
+        try await AfterCommit.collecting {
+            try await raw("\(unsafeRaw: begin)").run()
+            do {
+                let result = try await body(self)
+                try await raw("COMMIT").run()
+                return result
+            } catch {
+                try? await raw("ROLLBACK").run()
+                throw error
+            }
+        }
+    }
+}
+
 /// Thrown when a write breaks a unique constraint; `column` names the first column of the index.
 public struct UniqueViolation: Error, Sendable {
     public let column: String

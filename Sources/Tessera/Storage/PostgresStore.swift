@@ -42,21 +42,8 @@ final class PostgresStore: Database {
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await AfterCommit.collecting {
-            try await mapErrors {
-                try await self.client.withConnection { connection in
-                    let db = connection.sql(queryLogLevel: nil)
-                    try await db.raw("BEGIN").run()
-                    do {
-                        let result = try await body(db)
-                        try await db.raw("COMMIT").run()
-                        return result
-                    } catch {
-                        try? await db.raw("ROLLBACK").run()
-                        throw error
-                    }
-                }
-            }
+        try await mapErrors {
+            try await self.client.withConnection { connection in try await connection.sql(queryLogLevel: nil).transaction(begin: "BEGIN", body) }
         }
     }
 

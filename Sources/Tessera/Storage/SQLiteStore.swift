@@ -63,20 +63,7 @@ final class SQLiteStore: Database {
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await AfterCommit.collecting {
-            try await gate.run {
-                let db = self.writer.sql()
-                try await db.raw("BEGIN IMMEDIATE").run()
-                do {
-                    let result = try await mapErrors { try await body(db) }
-                    try await db.raw("COMMIT").run()
-                    return result
-                } catch {
-                    try? await db.raw("ROLLBACK").run()
-                    throw error
-                }
-            }
-        }
+        try await gate.run { try await self.writer.sql().transaction(begin: "BEGIN IMMEDIATE") { db in try await self.mapErrors { try await body(db) } } }
     }
 
     func write<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
