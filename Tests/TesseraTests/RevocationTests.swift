@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import SQLKit
 import Testing
 
 @testable import Tessera
@@ -58,6 +59,7 @@ struct RevocationTests {
     @Test("an instance started later loads the sessions ended before it", arguments: TestDatabase.all)
     func loadedAtStart(_ database: TestDatabase) async throws {
         let url = try await database.freshURL(sharable: true)
+        defer { TestDatabase.remove(url) }
         let first = try await TestApp.make(database, url: url)
         let token = try await first.run { client in
             let token = try await client.signUp("lou@example.com")
@@ -76,6 +78,7 @@ struct RevocationTests {
     @Test("while the list cannot answer, the database does", arguments: TestDatabase.all)
     func fallsBackToTheDatabase(_ database: TestDatabase) async throws {
         let url = try await database.freshURL(sharable: true)
+        defer { TestDatabase.remove(url) }
         let first = try await TestApp.make(database, url: url)
         let (ended, live) = try await first.run { client in
             let ended = try await client.signUp("fay@example.com")
@@ -126,6 +129,34 @@ struct RevocationTests {
                     #expect(try await clientA.call(.get, "/api/v1/me", token: token).status == .unauthorized)
                 }
             }
+        }
+    }
+}
+
+extension RevocationTests {
+    @Test("PostgreSQL: a killed feed connection is noticed, and listening again reloads what was missed")
+    func feedReconnects() async throws {
+        try #require(TestDatabase.all.contains(.postgres), "TESSERA_TEST_POSTGRES_URL is not set; run scripts/test")
+        let app = try await TestApp.make(.postgres)
+        try await app.run { client in
+            let token = try await client.signUp("kit@example.com")
+            let id = try session(of: token)
+            let killed = try await app.tessera.database.read { db in
+                try await db.raw(
+                    """
+                    SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
+                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'
+                    """
+                ).all()
+            }
+            #expect(killed.count == 1, "the feed's LISTEN connection")
+            // Another instance's revocation whose NOTIFY this instance, deaf, cannot hear.
+            let now = app.clock.clock.now()
+            try await app.tessera.database.transaction { db in
+                try await db.update("sessions").set("revoked_at", to: SQLBind(now)).where("id", .equal, SQLBind(id)).run()
+            }
+            try await eventually { app.tessera.revocations.isRevoked(id, tokenLifetime: 300) == true }
+            #expect(try await client.call(.get, "/api/v1/me", token: token).status == .unauthorized)
         }
     }
 }

@@ -58,7 +58,6 @@ struct AccessService: Sendable {
                 .set("name", to: SQLBind(change.name ?? current.name))
                 .set("description", to: SQLBind(change.description ?? current.description))
                 .where("id", .equal, SQLBind(id)).run()
-            try await self.users.cache.changed(nil, db)
             try await self.audit.record(AuditEvent("\(list.singular).updated", actor: actor.userID, detail: ["code_name": current.code_name]), db)
             return try await self.entry(list, id, db)
         }
@@ -230,7 +229,8 @@ struct AccessService: Sendable {
                 .set("name", to: SQLBind(change.name ?? current.name))
                 .set("description", to: SQLBind(change.description ?? current.description))
                 .where("id", .equal, SQLBind(id)).run()
-            try await self.users.cache.changed(nil, db)
+            // Cached users show role codes, not names.
+            if let code = change.code_name, code != current.code_name { try await self.users.cache.changed(nil, db) }
             if let permissions = change.permissions {
                 try await self.setPermissions(of: id, to: permissions, by: actor, db)
             }

@@ -60,7 +60,7 @@ public struct SessionService: Sendable {
     }
 
     private enum Rotation: Sendable {
-        case rotated(SessionRecord)
+        case replayed(SessionRecord)
         case ended
         case reused
     }
@@ -72,12 +72,12 @@ public struct SessionService: Sendable {
     func refresh(_ refreshToken: String, client: ClientInfo) async throws -> Grant {
         let claims = try await tokens.verify(refreshToken, as: .refresh)
         guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
-        let now = clock.now()
-        if let rotated = try await database.write({ db in try await self.store.rotate(sessionID, of: userID, from: claims.jti, at: now, db) }) {
+        let clock = self.clock
+        // The time is read once the writer (SQLite) is held, so a request that waited is judged when it runs.
+        if let rotated = try await database.write({ db in try await self.store.rotate(sessionID, of: userID, from: claims.jti, at: clock.now(), db) }) {
             return try await grant(rotated)
         }
         let grace = settings.refreshReuseGrace
-        let clock = self.clock
         let outcome: Rotation = try await database.transaction { db in
             // Read the time under the lock, so a request that waited for it is judged when it runs.
             let now = clock.now()
@@ -87,7 +87,7 @@ public struct SessionService: Sendable {
             // The parent of the live token, replayed soon after: the client lost our answer, so it
             // gets the live token again (GoTrue does the same) instead of losing the session.
             if claims.jti == session.previousRefreshJTI && now.timeIntervalSince(session.rotatedAt) < grace {
-                return .rotated(session)
+                return .replayed(session)
             }
             try await self.store.revoke(session.id, at: now, db)
             try await self.audit.record(
@@ -101,12 +101,12 @@ public struct SessionService: Sendable {
             logger.warning("refresh token reuse; session ended", metadata: ["session": "\(sessionID)", "user": "\(userID)"])
             Metrics.reuseDetected.increment()
             throw APIError.tokenReused
-        case .rotated(let session):
+        case .replayed(let session):
             return try await grant(session)
         }
     }
 
-    /// The pair of a session that has just rotated, for its user as they are now.
+    /// The pair of a session's live refresh token, for its user as they are now.
     private func grant(_ session: SessionRecord) async throws -> Grant {
         let user = try await users.cache.user(session.userID) { try await self.database.read { db in try await self.users.withRoles(session.userID, db) } }
         guard let user, user.user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }

@@ -57,18 +57,51 @@ final class PostgresStore: Database {
         }
     }
 
-    /// Holds one pooled connection for as long as it listens.
+    /// Holds one pooled connection for as long as it listens. A connection can die without a word
+    /// (a NAT or firewall forgetting it, a failover), and a silent feed would leave revocations
+    /// unheard: every `heartbeat` the connection must answer a query within another, or it counts
+    /// as lost.
     func listen(_ channel: String, ready: @escaping @Sendable () async throws -> Void, receive: @escaping @Sendable (String) -> Void) async throws {
+        let origin = self.origin
+        let heartbeat = Self.heartbeat
         try await cancelWhenGracefulShutdown {
             try await self.client.withConnection { connection in
                 try await connection.listen(on: channel) { notifications in
                     try await ready()
-                    for try await notification in notifications where !notification.payload.hasPrefix(self.origin) {
-                        receive(String(notification.payload.drop { $0 != ":" }.dropFirst()))
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for try await notification in notifications where !notification.payload.hasPrefix(origin) {
+                                receive(String(notification.payload.drop { $0 != ":" }.dropFirst()))
+                            }
+                            throw FeedLost(reason: "the notification stream ended")
+                        }
+                        group.addTask {
+                            while true {
+                                try await Task.sleep(for: heartbeat)
+                                try await withThrowingTaskGroup(of: Void.self) { probe in
+                                    probe.addTask { for try await _ in try await connection.query("SELECT 1", logger: connection.logger) {} }
+                                    probe.addTask {
+                                        try await Task.sleep(for: heartbeat)
+                                        throw FeedLost(reason: "no answer to the heartbeat within \(heartbeat)")
+                                    }
+                                    try await probe.next()
+                                    probe.cancelAll()
+                                }
+                            }
+                        }
+                        try await group.next()
                     }
                 }
             }
         }
+    }
+
+    /// How often the listening connection must prove alive, and how long it may take.
+    static let heartbeat = Duration.seconds(5)
+
+    private struct FeedLost: Error, CustomStringConvertible {
+        let reason: String
+        var description: String { reason }
     }
 
     private func mapErrors<R>(_ body: () async throws -> R) async throws -> R {

@@ -17,6 +17,10 @@ public final class SigningKeys: Sendable {
         /// The encoded JOSE header each loaded key signs with: a token whose header is one of these
         /// names a known key and the configured algorithm, with no JSON to parse.
         var headers: [String] = []
+        /// Access tokens whose signature these keys have checked, by their exact text, with their
+        /// claims: a client presents one token for every call of its life, and the signature's
+        /// answer cannot change while the keys do not. New keys start with none.
+        var verified: [String: TokenClaims] = [:]
     }
 
     /// How many asymmetric keys stay valid after rotation: the active one and its predecessor.
@@ -26,11 +30,7 @@ public final class SigningKeys: Sendable {
     private let secret: String?
     private let database: any Database
     private let state: Mutex<Loaded>
-    /// Access tokens whose signature has checked out, by their exact text, with their claims: a
-    /// client presents one token for every call of its life, and the signature's answer cannot
-    /// change while the keys do not. Only good signatures enter; any change of keys empties it.
-    private let verified = Mutex<[String: TokenClaims]>([:])
-    /// Beyond this many tokens it starts over; 10,000 take about 10 MiB.
+    /// Beyond this many remembered tokens the set starts over; 10,000 of Tessera's take about 10 MiB.
     static let verifiedCapacity = 10_000
     private let lastReload = Mutex<Date>(.distantPast)
 
@@ -45,23 +45,20 @@ public final class SigningKeys: Sendable {
     /// Loads the keys of the configured algorithm, creating the first one if there is none.
     public func load() async throws {
         let loaded = try await Self.loadOrCreate(algorithm: algorithm, secret: secret, database: database)
-        replace(with: loaded)
-    }
-
-    private func replace(with loaded: Loaded) {
         state.withLock { $0 = loaded }
-        verified.withLock { $0.removeAll() }
     }
 
     /// The claims of a token whose signature these keys have already checked.
     func verifiedClaims(of token: String) -> TokenClaims? {
-        verified.withLock { $0[token] }
+        state.withLock { $0.verified[token] }
     }
 
-    func remember(_ token: String, _ claims: TokenClaims) {
-        verified.withLock { tokens in
-            if tokens.count >= Self.verifiedCapacity { tokens.removeAll(keepingCapacity: true) }
-            tokens[token] = claims
+    /// Remembers a token `collection` has verified, unless the keys have been replaced meanwhile.
+    func remember(_ token: String, _ claims: TokenClaims, checkedBy collection: JWTKeyCollection) {
+        state.withLock { state in
+            guard state.collection === collection else { return }
+            if state.verified.count >= Self.verifiedCapacity { state.verified.removeAll(keepingCapacity: true) }
+            state.verified[token] = claims
         }
     }
 
@@ -87,7 +84,7 @@ public final class SigningKeys: Sendable {
             return true
         }
         guard due, let fresh = try? await Self.loadOrCreate(algorithm: algorithm, secret: secret, database: database) else { return false }
-        replace(with: fresh)
+        state.withLock { $0 = fresh }
         return fresh.kids.contains(kid)
     }
 

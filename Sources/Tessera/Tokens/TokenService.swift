@@ -62,13 +62,14 @@ public struct TokenService: Sendable {
             guard let header = Self.header(of: token), header.alg == keys.algorithm.rawValue, let kid = header.kid, await keys.knows(kid: kid)
             else { throw APIError.tokenNotValid() }
         }
+        let collection = keys.collection
         let claims: TokenClaims
         do {
-            claims = try await keys.collection.verify(token, as: TokenClaims.self)
+            claims = try await collection.verify(token, as: TokenClaims.self)
         } catch {
             throw APIError.tokenNotValid()
         }
-        if claims.token_type == .access { keys.remember(token, claims) }
+        if claims.token_type == .access { keys.remember(token, claims, checkedBy: collection) }
         return claims
     }
 

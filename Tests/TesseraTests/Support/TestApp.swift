@@ -44,6 +44,15 @@ enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
+extension TestDatabase {
+    /// Deletes a sharable SQLite file (a PostgreSQL test database goes with the test server).
+    static func remove(_ url: String) {
+        guard url.hasPrefix("sqlite:"), url != "sqlite::memory:" else { return }
+        let path = String(url.dropFirst("sqlite:".count))
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+    }
+}
+
 /// A clock tests move by hand.
 final class TestClock: Sendable {
     private let current = Mutex(Date())
