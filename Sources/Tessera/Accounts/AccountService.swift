@@ -93,8 +93,7 @@ public struct AccountService: Sendable {
         let login = LoginName(name, region: settings.defaultPhoneRegion)
         try await limiter.hit("token:ip:\(client.ipAddress)", settings.tokenRateLimit)
         try await limiter.hit("token:login:\(login.key)", settings.tokenLoginRateLimit)
-        let found = try await database.read { db in try await self.users.find(login, db) }
-        let user = found?.user
+        let user = try await database.read { db in try await self.users.find(login, db) }
         let lockKey = user.map { "user:\($0.id.uuidString.lowercased())" } ?? "login:\(login.key)"
         do {
             try await lockout.check(lockKey)
@@ -105,7 +104,7 @@ public struct AccountService: Sendable {
         let outcome =
             request.password.utf8.count > PasswordPolicy.maximumBytes
             ? .mismatch : try await hasher.verify(request.password, against: user?.passwordHash)
-        guard case .match(let rehash) = outcome, let user, let found else {
+        guard case .match(let rehash) = outcome, let user else {
             try await lockout.recordFailure(lockKey)
             try await failed(user, reason: user == nil ? "unknown_login" : "wrong_password", client: client)
             throw APIError.invalidCredentials
@@ -122,16 +121,18 @@ public struct AccountService: Sendable {
         }
         let newHash = rehash ? try await hasher.hash(request.password) : nil
         let now = clock.now()
-        let session = try await database.transaction { db in
-            if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
+        let (session, signedIn) = try await database.transaction { db in
+            // The UPDATE takes the user's row lock (SQLite: the writer) before the status is read
+            // again: an account disabled while the hash ran is refused, and a disable that comes
+            // after waits for this sign-in and then ends its session with the others.
             try await self.users.recordLogin(user.id, at: now, db)
+            guard let current = try await self.users.withRoles(user.id, db), current.user.status == .active else { throw APIError.accountDisabled }
+            if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
             try await self.audit.record(AuditEvent("login.succeeded", user: user.id, client: client, detail: newHash == nil ? [:] : ["rehashed": "true"]), db)
-            return try await self.sessions.open(for: user, client: client, db)
+            return (try await self.sessions.open(for: user, client: client, db), current)
         }
         Metrics.loginsSucceeded.increment()
-        var signedIn = user
-        signedIn.lastLogin = now
-        return try await sessions.grant(signedIn, roles: found.roles, session: session)
+        return try await sessions.grant(signedIn.user, roles: signedIn.roles, session: session)
     }
 
     private func failed(_ user: User?, reason: String, client: ClientInfo) async throws {

@@ -52,7 +52,7 @@ struct Recovery: Sendable {
         try await limiter.hit("reset:login:\(name.key)", settings.resetRateLimit)
         let now = clock.now()
         try await database.transaction { db in
-            guard let user = try await self.users.find(name, db)?.user, let email = user.email, user.status == .active else { return }
+            guard let user = try await self.users.find(name, db), let email = user.email, user.status == .active else { return }
             let token = try await self.tokens.issue(.resetPassword, for: user.id, email: email, ttl: self.settings.resetTTL, at: now, db)
             try await self.mail.passwordReset(user, email: email, token: token, db)
             try await self.audit.record(AuditEvent("password.reset_requested", user: user.id, client: client), db)

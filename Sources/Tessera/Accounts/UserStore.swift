@@ -65,9 +65,8 @@ struct UserStore: Sendable {
             .first().map(User.init(row:))
     }
 
-    /// The account a login names, with its roles, which a successful sign-in answers with.
-    func find(_ login: LoginName, _ db: any SQLDatabase) async throws -> UserResponse? {
-        let query = db.select().columns(Self.withRolesColumns).from("users")
+    func find(_ login: LoginName, _ db: any SQLDatabase) async throws -> User? {
+        let query = db.select().columns(User.columns.map { SQLColumn($0) }).from("users")
         switch login {
         case .email(let key):
             query.where("email_key", .equal, SQLBind(key))
@@ -77,9 +76,9 @@ struct UserStore: Sendable {
             query.where("phone", .equal, SQLBind(phone.e164)).orWhere("username_key", .equal, SQLBind(key))
         }
         // A phone and a username may name two accounts; the phone wins.
-        let users = try await query.limit(2).all().map(UserResponse.init(row:))
+        let users = try await query.limit(2).all().map(User.init(row:))
         if case .phoneOrUsername(let phone, _) = login, users.count > 1 {
-            return users.first { $0.user.phone == phone.e164 }
+            return users.first { $0.phone == phone.e164 }
         }
         return users.first
     }
