@@ -145,7 +145,8 @@ extension RevocationTests {
                 try await db.raw(
                     """
                     SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity
-                    WHERE datname = current_database() AND pid <> pg_backend_pid() AND query LIKE 'LISTEN%'
+                    WHERE datname = current_database() AND pid <> pg_backend_pid()
+                        AND (query LIKE 'LISTEN%' OR query LIKE '%change_feed_heartbeat%')
                     """
                 ).all()
             }
