@@ -23,7 +23,7 @@ struct AbuseProtectionTests {
             try await makeUser(app, email: "lou@example.com", username: "lou")
             #expect(try await client.login("lou@example.com", goodPassword).status == .ok, "a fresh account cannot sign in")
             for attempt in 1...3 {
-                expectFailure(try await client.login("lou@example.com", "wrong-password-\(attempt)"), .unauthorized, "invalid_credentials", "wrong #\(attempt)")
+                expectAPIError(try await client.login("lou@example.com", "wrong-password-\(attempt)"), .unauthorized, "invalid_credentials", "wrong #\(attempt)")
             }
             let locked = try await client.login("lou@example.com", goodPassword)
             expectRateLimited(locked, within: 55...61, "right password while locked")
@@ -40,7 +40,7 @@ struct AbuseProtectionTests {
 
             // A success clears the count: the next lock again takes three failures.
             for attempt in 1...2 {
-                expectFailure(try await client.login("lou@example.com", "wrong-again-\(attempt)"), .unauthorized, "invalid_credentials", "after success #\(attempt)")
+                expectAPIError(try await client.login("lou@example.com", "wrong-again-\(attempt)"), .unauthorized, "invalid_credentials", "after success #\(attempt)")
             }
             #expect(try await client.login("lou@example.com", goodPassword).status == .ok, "two failures after a success locked the account")
         }
@@ -55,7 +55,7 @@ struct AbuseProtectionTests {
             let expected: [TimeInterval] = [60, 120, 180, 240, 300, 300]
             for (run, wait) in expected.enumerated() {
                 for attempt in 1...3 {
-                    expectFailure(
+                    expectAPIError(
                         try await client.login("gus@example.com", "wrong-\(run)-\(attempt)"), .unauthorized, "invalid_credentials",
                         "run \(run + 1) wrong #\(attempt)")
                 }
@@ -86,8 +86,8 @@ struct AbuseProtectionTests {
                 ghost.append(try await client.login("ghost@example.com", "wrong-password-\(attempt)"))
             }
             for index in 0..<3 {
-                expectFailure(real[index], .unauthorized, "invalid_credentials", "real #\(index + 1)")
-                expectFailure(ghost[index], .unauthorized, "invalid_credentials", "ghost #\(index + 1)")
+                expectAPIError(real[index], .unauthorized, "invalid_credentials", "real #\(index + 1)")
+                expectAPIError(ghost[index], .unauthorized, "invalid_credentials", "ghost #\(index + 1)")
                 #expect(real[index].text == ghost[index].text, "failure #\(index + 1) differs: \(real[index].text) vs \(ghost[index].text)")
             }
             expectRateLimited(real[3], within: 55...61, "real account locked")
@@ -95,7 +95,7 @@ struct AbuseProtectionTests {
             #expect(real[3].text == ghost[3].text, "the lockouts differ: \(real[3].text) vs \(ghost[3].text)")
             #expect(real[3].headers[.retryAfter] == ghost[3].headers[.retryAfter])
             // Another unknown name is not locked by the first one's failures.
-            expectFailure(try await client.login("ghost2@example.com", "wrong-password"), .unauthorized, "invalid_credentials", "another unknown name")
+            expectAPIError(try await client.login("ghost2@example.com", "wrong-password"), .unauthorized, "invalid_credentials", "another unknown name")
         }
     }
 
@@ -112,7 +112,7 @@ struct AbuseProtectionTests {
                 let reply = try await client.call(
                     .post, "/api/v1/auth/token", json: ["login": "target@example.com", "password": "guess-\(attempt)"],
                     headers: [forwardedFor: "203.0.113.\(attempt)"])
-                expectFailure(reply, .unauthorized, "invalid_credentials", "guess from 203.0.113.\(attempt)")
+                expectAPIError(reply, .unauthorized, "invalid_credentials", "guess from 203.0.113.\(attempt)")
             }
             let right = try await client.call(
                 .post, "/api/v1/auth/token", json: ["login": "target@example.com", "password": goodPassword], headers: [forwardedFor: "203.0.113.99"])
@@ -182,7 +182,7 @@ struct AbuseProtectionTests {
             expectRateLimited(try await client.login(" vic@EXAMPLE.com", goodPassword), within: 1...61, "3rd login for one name")
             #expect(try await client.login("wes@example.com", goodPassword).status == .ok, "another login from the same address")
             // Unknown names are limited the same way.
-            for _ in 1...2 { expectFailure(try await client.login("nobody@example.com", "x-password-1"), .unauthorized, "invalid_credentials", "unknown") }
+            for _ in 1...2 { expectAPIError(try await client.login("nobody@example.com", "x-password-1"), .unauthorized, "invalid_credentials", "unknown") }
             expectRateLimited(try await client.login("nobody@example.com", "x-password-1"), within: 1...61, "3rd try for an unknown name")
             app.clock.advance(by: 61)
             #expect(try await client.login("vic@example.com", goodPassword).status == .ok, "after the window")
@@ -196,7 +196,7 @@ struct AbuseProtectionTests {
             #expect(try await client.register(["email": "r1@example.com", "password": goodPassword]).status == .created)
             #expect(try await client.register(["email": "r2@example.com", "password": goodPassword]).status == .created)
             expectRateLimited(try await client.register(["email": "r3@example.com", "password": goodPassword]), within: 1...61, "3rd sign-up")
-            expectFailure(try await client.login("r3@example.com", goodPassword), .unauthorized, "invalid_credentials", "the refused sign-up")
+            expectAPIError(try await client.login("r3@example.com", goodPassword), .unauthorized, "invalid_credentials", "the refused sign-up")
             app.clock.advance(by: 61)
             #expect(try await client.register(["email": "r3@example.com", "password": goodPassword]).status == .created, "after the window")
         }
@@ -314,7 +314,7 @@ struct AbuseProtectionTests {
         try await app.run { client in
             try await makeUser(app, email: "free@example.com")
             for attempt in 1...20 {
-                expectFailure(try await client.login("free@example.com", "wrong-\(attempt)"), .unauthorized, "invalid_credentials", "wrong #\(attempt)")
+                expectAPIError(try await client.login("free@example.com", "wrong-\(attempt)"), .unauthorized, "invalid_credentials", "wrong #\(attempt)")
             }
             let right = try await client.login("free@example.com", goodPassword)
             #expect(right.status == .ok, "the right password after 20 failures: \(right.status) \(right.text)")
@@ -351,11 +351,4 @@ private func expectRateLimited(_ reply: Reply, within seconds: ClosedRange<Int>,
     let retryAfter = reply.headers[.retryAfter]
     #expect(retryAfter.flatMap { Int($0) }.map { seconds.contains($0) } == true, "\(what): Retry-After \(retryAfter ?? "missing"), expected \(seconds)", sourceLocation: sourceLocation)
     #expect(reply["access"] == nil && reply["refresh"] == nil, "\(what): tokens in a refusal", sourceLocation: sourceLocation)
-}
-
-private func expectFailure(
-    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation)
 }

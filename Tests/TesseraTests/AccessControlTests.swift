@@ -124,18 +124,18 @@ struct AccessControlTests {
                 #expect(created["built_in"] as? Bool == false)
 
                 let duplicate = try await client.call(.post, path, json: ["code_name": "documents", "name": "Again"], token: admin.access)
-                rbacExpectError(duplicate, .conflict, "already_exists", "duplicate \(list) code_name")
+                expectAPIError(duplicate, .conflict, "already_exists", "duplicate \(list) code_name")
                 #expect(duplicate.fields["code_name"] != nil, "409 without the field: \(duplicate.text)")
 
                 for bad in ["Documents", "1docs", "has space", "", "docs/../x", "docs;drop", String(repeating: "a", count: 65)] {
                     let reply = try await client.call(.post, path, json: ["code_name": bad, "name": "Bad"], token: admin.access)
-                    rbacExpectError(reply, .badRequest, "validation_error", "\(list) code_name '\(bad)'")
+                    expectAPIError(reply, .badRequest, "validation_error", "\(list) code_name '\(bad)'")
                     #expect(reply.fields["code_name"] != nil, "\(list) code_name '\(bad)': \(reply.text)")
                 }
                 let noName = try await client.call(.post, path, json: ["code_name": "nameless"], token: admin.access)
-                rbacExpectError(noName, .badRequest, "validation_error", "\(list) without a name")
+                expectAPIError(noName, .badRequest, "validation_error", "\(list) without a name")
                 let noCode = try await client.call(.post, path, json: ["name": "No code"], token: admin.access)
-                rbacExpectError(noCode, .badRequest, "validation_error", "\(list) without a code_name")
+                expectAPIError(noCode, .badRequest, "validation_error", "\(list) without a code_name")
 
                 let fetched = try await client.call(.get, "\(path)/\(id)", token: admin.access)
                 #expect(fetched.status == .ok)
@@ -147,23 +147,23 @@ struct AccessControlTests {
                 #expect(renamed.string("code_name") == "documents")
                 #expect(try await client.call(.get, "\(path)/\(id)", token: admin.access).string("name") == "Papers")
                 let badRename = try await client.call(.patch, "\(path)/\(id)", json: ["code_name": "Not Valid"], token: admin.access)
-                rbacExpectError(badRename, .badRequest, "validation_error", "PATCH \(list) to an invalid code_name")
+                expectAPIError(badRename, .badRequest, "validation_error", "PATCH \(list) to an invalid code_name")
 
                 // Built-ins: neither deleted nor renamed.
                 let builtIn = list == "resources" ? "users" : "read"
                 let builtInID = try await rbacEntryID(client, list, builtIn, admin.access)
                 let deleteBuiltIn = try await client.call(.delete, "\(path)/\(builtInID)", token: admin.access)
-                rbacExpectError(deleteBuiltIn, .forbidden, "permission_denied", "DELETE built-in \(list) \(builtIn)")
+                expectAPIError(deleteBuiltIn, .forbidden, "permission_denied", "DELETE built-in \(list) \(builtIn)")
                 let renameBuiltIn = try await client.call(.patch, "\(path)/\(builtInID)", json: ["code_name": "\(builtIn)-x"], token: admin.access)
-                rbacExpectError(renameBuiltIn, .forbidden, "permission_denied", "renaming built-in \(list) \(builtIn)")
+                expectAPIError(renameBuiltIn, .forbidden, "permission_denied", "renaming built-in \(list) \(builtIn)")
                 let still = try await client.call(.get, "\(path)/\(builtInID)", token: admin.access)
                 #expect(still.status == .ok && still.string("code_name") == builtIn, "built-in \(builtIn) after the attempts: \(still.text)")
 
                 let deleted = try await client.call(.delete, "\(path)/\(id)", token: admin.access)
                 #expect(deleted.status == .noContent, "DELETE \(list): \(deleted.status.code) \(deleted.text)")
-                rbacExpectError(try await client.call(.get, "\(path)/\(id)", token: admin.access), .notFound, "not_found", "GET deleted \(list)")
-                rbacExpectError(try await client.call(.delete, "\(path)/\(id)", token: admin.access), .notFound, "not_found", "DELETE deleted \(list)")
-                rbacExpectError(
+                expectAPIError(try await client.call(.get, "\(path)/\(id)", token: admin.access), .notFound, "not_found", "GET deleted \(list)")
+                expectAPIError(try await client.call(.delete, "\(path)/\(id)", token: admin.access), .notFound, "not_found", "DELETE deleted \(list)")
+                expectAPIError(
                     try await client.call(.get, "\(path)/\(UUID().uuidString.lowercased())", token: admin.access), .notFound, "not_found",
                     "GET unknown \(list)")
             }
@@ -214,18 +214,18 @@ struct AccessControlTests {
             _ = try await client.rbacCreated("/api/v1/permissions", ["resource": "documents", "action": "all"], token: admin.access)
 
             let duplicate = try await client.call(.post, "/api/v1/permissions", json: ["resource": "documents", "action": "read"], token: admin.access)
-            rbacExpectError(duplicate, .conflict, "already_exists", "duplicate permission")
+            expectAPIError(duplicate, .conflict, "already_exists", "duplicate permission")
             let seededDuplicate = try await client.call(.post, "/api/v1/permissions", json: ["resource": "users", "action": "read"], token: admin.access)
-            rbacExpectError(seededDuplicate, .conflict, "already_exists", "duplicate of a seeded permission")
+            expectAPIError(seededDuplicate, .conflict, "already_exists", "duplicate of a seeded permission")
 
             let unknownResource = try await client.call(.post, "/api/v1/permissions", json: ["resource": "nope", "action": "read"], token: admin.access)
-            rbacExpectError(unknownResource, .badRequest, "validation_error", "unknown resource")
+            expectAPIError(unknownResource, .badRequest, "validation_error", "unknown resource")
             #expect(unknownResource.fields["resource"] != nil, "\(unknownResource.text)")
             let unknownAction = try await client.call(.post, "/api/v1/permissions", json: ["resource": "documents", "action": "nope"], token: admin.access)
-            rbacExpectError(unknownAction, .badRequest, "validation_error", "unknown action")
+            expectAPIError(unknownAction, .badRequest, "validation_error", "unknown action")
             #expect(unknownAction.fields["action"] != nil, "\(unknownAction.text)")
             let missing = try await client.call(.post, "/api/v1/permissions", json: [:], token: admin.access)
-            rbacExpectError(missing, .badRequest, "validation_error", "permission without resource and action")
+            expectAPIError(missing, .badRequest, "validation_error", "permission without resource and action")
             #expect(missing.fields["resource"] != nil && missing.fields["action"] != nil, "\(missing.text)")
 
             let filtered = try await client.call(.get, "/api/v1/permissions?resource=documents", token: admin.access)
@@ -244,7 +244,7 @@ struct AccessControlTests {
 
             let deleted = try await client.call(.delete, "/api/v1/permissions/\(readID)", token: admin.access)
             #expect(deleted.status == .noContent, "\(deleted.status.code) \(deleted.text)")
-            rbacExpectError(try await client.call(.get, "/api/v1/permissions/\(readID)", token: admin.access), .notFound, "not_found", "deleted permission")
+            expectAPIError(try await client.call(.get, "/api/v1/permissions/\(readID)", token: admin.access), .notFound, "not_found", "deleted permission")
 
             // Deleting a resource takes its permissions with it.
             let documentsID = try await rbacEntryID(client, "resources", "documents", admin.access)
@@ -273,17 +273,17 @@ struct AccessControlTests {
             #expect(role["built_in"] as? Bool == false)
             #expect(Set(role["permissions"] as? [String] ?? []) == [usersRead, auditRead], "\(role)")
 
-            rbacExpectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/roles", json: ["code_name": "auditor", "name": "Again"], token: admin.access), .conflict,
                 "already_exists", "duplicate role")
-            rbacExpectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/roles", json: ["code_name": "Bad Role", "name": "Bad"], token: admin.access), .badRequest,
                 "validation_error", "invalid role code_name")
             let unknownPermission = try await client.call(
                 .post, "/api/v1/roles", json: ["code_name": "ghost", "name": "Ghost", "permissions": [UUID().uuidString.lowercased()]], token: admin.access)
-            rbacExpectError(unknownPermission, .badRequest, "validation_error", "role with an unknown permission id")
+            expectAPIError(unknownPermission, .badRequest, "validation_error", "role with an unknown permission id")
             let notAnID = try await client.call(.post, "/api/v1/roles", json: ["code_name": "ghost", "name": "Ghost", "permissions": ["users:read"]], token: admin.access)
-            rbacExpectError(notAnID, .badRequest, "validation_error", "role with a permission that is not an id")
+            expectAPIError(notAnID, .badRequest, "validation_error", "role with a permission that is not an id")
             #expect(!(try await rbacAll(client, "/api/v1/roles", admin.access)).contains { $0["code_name"] as? String == "ghost" }, "a refused role was created")
 
             let replaced = try await client.call(.patch, "/api/v1/roles/\(roleID)", json: ["permissions": [auditRead]], token: admin.access)
@@ -300,16 +300,16 @@ struct AccessControlTests {
             // Built-in roles.
             for code in ["admin", "supervisor", "specialist", "client"] {
                 let id = try await rbacEntryID(client, "roles", code, admin.access)
-                rbacExpectError(try await client.call(.delete, "/api/v1/roles/\(id)", token: admin.access), .forbidden, "permission_denied", "DELETE role \(code)")
-                rbacExpectError(
+                expectAPIError(try await client.call(.delete, "/api/v1/roles/\(id)", token: admin.access), .forbidden, "permission_denied", "DELETE role \(code)")
+                expectAPIError(
                     try await client.call(.patch, "/api/v1/roles/\(id)", json: ["code_name": "\(code)2"], token: admin.access), .forbidden,
                     "permission_denied", "renaming role \(code)")
             }
             let adminRole = try await rbacEntryID(client, "roles", "admin", admin.access)
-            rbacExpectError(
+            expectAPIError(
                 try await client.call(.patch, "/api/v1/roles/\(adminRole)", json: ["permissions": [auditRead]], token: admin.access), .forbidden,
                 "permission_denied", "changing the admin role's permissions")
-            rbacExpectError(
+            expectAPIError(
                 try await client.call(.patch, "/api/v1/roles/\(adminRole)", json: ["name": "Boss"], token: admin.access), .forbidden,
                 "permission_denied", "renaming the admin role")
             let roles = try await rbacAll(client, "/api/v1/roles", admin.access)
@@ -321,7 +321,7 @@ struct AccessControlTests {
             let assigned = try await client.call(.put, "/api/v1/users/\(holder.id)/roles", json: ["roles": ["client", "auditor"]], token: admin.access)
             #expect(assigned["roles"] as? [String] == ["auditor", "client"], "\(assigned.text)")
             #expect(try await client.call(.delete, "/api/v1/roles/\(roleID)", token: admin.access).status == .noContent)
-            rbacExpectError(try await client.call(.get, "/api/v1/roles/\(roleID)", token: admin.access), .notFound, "not_found", "deleted role")
+            expectAPIError(try await client.call(.get, "/api/v1/roles/\(roleID)", token: admin.access), .notFound, "not_found", "deleted role")
             let mine = try await client.call(.get, "/api/v1/me/permissions", token: holder.access)
             #expect(mine["roles"] as? [String] == ["client"], "\(mine.text)")
         }
@@ -337,11 +337,11 @@ struct AccessControlTests {
             #expect(set.status == .ok, "\(set.text)")
             #expect(Set(set["roles"] as? [String] ?? []) == ["client", "supervisor"])
             let unknown = try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: ["roles": ["client", "wizard"]], token: admin.access)
-            rbacExpectError(unknown, .badRequest, "validation_error", "an unknown role")
+            expectAPIError(unknown, .badRequest, "validation_error", "an unknown role")
             let shown = try await client.call(.get, "/api/v1/users/\(user.id)", token: admin.access)
             #expect(Set(shown["roles"] as? [String] ?? []) == ["client", "supervisor"], "a refused assignment changed roles: \(shown.text)")
             let nobody = try await client.call(.put, "/api/v1/users/\(UUID().uuidString.lowercased())/roles", json: ["roles": ["client"]], token: admin.access)
-            rbacExpectError(nobody, .notFound, "not_found", "roles of an unknown user")
+            expectAPIError(nobody, .notFound, "not_found", "roles of an unknown user")
             let missing = try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: [:], token: admin.access)
             #expect(missing.status == .badRequest, "PUT roles without roles: \(missing.status.code)")
         }
@@ -427,7 +427,7 @@ struct AccessControlTests {
             let bob = try await rbacSignUp(client, "bob@example.com", kind: "specialist")
 
             let aboutAdmin = try await client.call(.get, "/api/v1/authz/check?resource=users&action=read&user_id=\(admin.id)", token: alice.access)
-            rbacExpectError(aboutAdmin, .forbidden, "permission_denied", "a client asking about another user")
+            expectAPIError(aboutAdmin, .forbidden, "permission_denied", "a client asking about another user")
             #expect(aboutAdmin["allowed"] == nil, "the answer leaked: \(aboutAdmin.text)")
             let aboutSelf = try await client.call(.get, "/api/v1/authz/check?resource=users&action=read&user_id=\(alice.id)", token: alice.access)
             #expect(aboutSelf.status == .ok, "asking about oneself: \(aboutSelf.text)")
@@ -453,10 +453,10 @@ struct AccessControlTests {
 
             for query in ["resource=users", "action=read", "", "resource=&action=read", "resource=users&action="] {
                 let reply = try await client.call(.get, "/api/v1/authz/check?\(query)", token: bob.access)
-                rbacExpectError(reply, .badRequest, "validation_error", "authz/check?\(query)")
+                expectAPIError(reply, .badRequest, "validation_error", "authz/check?\(query)")
             }
             let badID = try await client.call(.get, "/api/v1/authz/check?resource=users&action=read&user_id=nope", token: bob.access)
-            rbacExpectError(badID, .badRequest, "validation_error", "authz/check with a malformed user_id")
+            expectAPIError(badID, .badRequest, "validation_error", "authz/check with a malformed user_id")
             #expect(try await client.call(.get, "/api/v1/authz/check?resource=users&action=read").status == .unauthorized)
         }
     }
@@ -488,13 +488,13 @@ struct AccessControlTests {
             // Not what it does not hold.
             let grantUsers = try await client.call(
                 .post, "/api/v1/roles", json: ["code_name": "sneaky", "name": "Sneaky", "permissions": [usersUpdate]], token: supervisor.access)
-            rbacExpectError(grantUsers, .forbidden, "permission_denied", "supervisor creating a role with users:update")
+            expectAPIError(grantUsers, .forbidden, "permission_denied", "supervisor creating a role with users:update")
             #expect(
                 !(try await rbacAll(client, "/api/v1/roles", admin.access)).contains { $0["code_name"] as? String == "sneaky" },
                 "the refused role was created anyway")
             let patchUsers = try await client.call(
                 .patch, "/api/v1/roles/\(helperID)", json: ["permissions": [rolesRead, usersUpdate]], token: supervisor.access)
-            rbacExpectError(patchUsers, .forbidden, "permission_denied", "supervisor adding users:update to a role")
+            expectAPIError(patchUsers, .forbidden, "permission_denied", "supervisor adding users:update to a role")
             let helperNow = try await client.call(.get, "/api/v1/roles/\(helperID)", token: admin.access)
             #expect(helperNow["permissions"] as? [String] == [rolesRead], "a refused PATCH changed the role: \(helperNow.text)")
 
@@ -504,25 +504,25 @@ struct AccessControlTests {
             #expect(currentIDs.count == 4)
             let selfPromote = try await client.call(
                 .patch, "/api/v1/roles/\(supervisorRole)", json: ["permissions": currentIDs + [usersAll]], token: supervisor.access)
-            rbacExpectError(selfPromote, .forbidden, "permission_denied", "supervisor adding users:all to the supervisor role")
+            expectAPIError(selfPromote, .forbidden, "permission_denied", "supervisor adding users:all to the supervisor role")
             #expect(try await client.call(.get, "/api/v1/roles/\(supervisorRole)", token: admin.access)["permissions"] as? [String] == currentIDs)
             #expect(try await client.call(.get, "/api/v1/users", token: supervisor.access).status == .forbidden, "the supervisor gained users:read")
 
             // Re-pointing a held permission at something not held is escalation too.
             let repoint = try await client.call(.patch, "/api/v1/permissions/\(rolesZap)", json: ["resource": "users"], token: supervisor.access)
-            rbacExpectError(repoint, .forbidden, "permission_denied", "supervisor re-pointing roles:zap at users:zap")
+            expectAPIError(repoint, .forbidden, "permission_denied", "supervisor re-pointing roles:zap at users:zap")
             let zapNow = try await client.call(.get, "/api/v1/permissions/\(rolesZap)", token: admin.access)
             #expect(zapNow.string("resource") == "roles", "\(zapNow.text)")
 
             // Deleting a permission takes it from every role: not for one the supervisor does not hold.
             let deleteUsersUpdate = try await client.call(.delete, "/api/v1/permissions/\(usersUpdate)", token: supervisor.access)
-            rbacExpectError(deleteUsersUpdate, .forbidden, "permission_denied", "supervisor deleting users:update")
+            expectAPIError(deleteUsersUpdate, .forbidden, "permission_denied", "supervisor deleting users:update")
             #expect(try await client.call(.get, "/api/v1/permissions/\(usersUpdate)", token: admin.access).status == .ok)
 
             // Roles for users: the supervisor has no users:update at all.
             let promote = try await client.call(
                 .put, "/api/v1/users/\(supervisor.id)/roles", json: ["roles": ["client", "supervisor", "admin"]], token: supervisor.access)
-            rbacExpectError(promote, .forbidden, "permission_denied", "supervisor granting itself admin")
+            expectAPIError(promote, .forbidden, "permission_denied", "supervisor granting itself admin")
             let me = try await client.call(.get, "/api/v1/me/permissions", token: supervisor.access)
             #expect(me["admin"] as? Bool == false, "\(me.text)")
 
@@ -560,18 +560,18 @@ struct AccessControlTests {
 
             let selfAdmin = try await client.call(
                 .put, "/api/v1/users/\(manager.id)/roles", json: ["roles": ["client", "user-manager", "admin"]], token: manager.access)
-            rbacExpectError(selfAdmin, .forbidden, "permission_denied", "user-manager granting itself admin")
+            expectAPIError(selfAdmin, .forbidden, "permission_denied", "user-manager granting itself admin")
             #expect(selfAdmin.string("detail")?.contains("Only an admin may grant") == true, "detail: \(selfAdmin.text)")
             let otherAdmin = try await client.call(.put, "/api/v1/users/\(other.id)/roles", json: ["roles": ["client", "admin"]], token: manager.access)
-            rbacExpectError(otherAdmin, .forbidden, "permission_denied", "user-manager granting admin to another")
+            expectAPIError(otherAdmin, .forbidden, "permission_denied", "user-manager granting admin to another")
             #expect(otherAdmin.string("detail")?.contains("Only an admin may grant") == true, "detail: \(otherAdmin.text)")
             let revokeAdmin = try await client.call(.put, "/api/v1/users/\(admin.id)/roles", json: ["roles": ["client"]], token: manager.access)
-            rbacExpectError(revokeAdmin, .forbidden, "permission_denied", "user-manager revoking admin")
+            expectAPIError(revokeAdmin, .forbidden, "permission_denied", "user-manager revoking admin")
             #expect(try await client.call(.get, "/api/v1/me/permissions", token: admin.access)["admin"] as? Bool == true, "admin lost its role")
 
             let supervisorGrant = try await client.call(
                 .put, "/api/v1/users/\(manager.id)/roles", json: ["roles": ["client", "user-manager", "supervisor"]], token: manager.access)
-            rbacExpectError(supervisorGrant, .forbidden, "permission_denied", "user-manager granting a role with permissions it lacks")
+            expectAPIError(supervisorGrant, .forbidden, "permission_denied", "user-manager granting a role with permissions it lacks")
             let mine = try await client.call(.get, "/api/v1/me/permissions", token: manager.access)
             #expect(mine["admin"] as? Bool == false)
             #expect(Set(mine["roles"] as? [String] ?? []) == ["client", "user-manager"], "refused changes changed roles: \(mine.text)")
@@ -602,8 +602,8 @@ struct AccessControlTests {
             let removed = try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: ["roles": ["client"]], token: admin.access)
             #expect(removed.status == .ok, "\(removed.text)")
             let after = try await client.call(.get, "/api/v1/roles", token: user.access)
-            rbacExpectError(after, .forbidden, "permission_denied", "a removed role, same token")
-            rbacExpectError(
+            expectAPIError(after, .forbidden, "permission_denied", "a removed role, same token")
+            expectAPIError(
                 try await client.call(.post, "/api/v1/resources", json: ["code_name": "late", "name": "Late"], token: user.access), .forbidden,
                 "permission_denied", "creating a resource after losing supervisor")
 
@@ -655,11 +655,3 @@ func rbacAuditCount(_ app: TestApp, _ event: String) async throws -> Int {
     }
 }
 
-/// An error answer with the given status and code, and a detail.
-func rbacExpectError(
-    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(300))", sourceLocation: sourceLocation)
-    #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation)
-    #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-}

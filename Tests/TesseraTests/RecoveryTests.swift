@@ -37,7 +37,7 @@ struct RecoveryTests {
             #expect(!stored.contains { $0.values.contains { $0.contains(token) } }, "the raw token is stored: \(stored)")
 
             for bad in ["", "not-a-token", String(token.dropLast()), token + "x"] {
-                expectError(try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": bad]), .badRequest, "validation_error", "verify \(bad)")
+                expectAPIError(try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": bad]), .badRequest, "validation_error", "verify \(bad)")
             }
             #expect(try await client.call(.get, "/api/v1/me", token: access)["email_verified"] as? Bool == false)
 
@@ -46,7 +46,7 @@ struct RecoveryTests {
             #expect(try await client.call(.get, "/api/v1/me", token: access)["email_verified"] as? Bool == true, "email_verified did not become true")
 
             let again = try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": token])
-            expectError(again, .badRequest, "validation_error", "the same token again")
+            expectAPIError(again, .badRequest, "validation_error", "the same token again")
             #expect(again.fields["token"] != nil, "fields: \(again.text)")
         }
     }
@@ -65,7 +65,7 @@ struct RecoveryTests {
             #expect(try await client.call(.get, "/api/v1/me", token: early)["email_verified"] as? Bool == true)
 
             app.clock.advance(by: 2 * 60 + 1)
-            expectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": lateToken]), .badRequest, "validation_error",
                 "token past VERIFY_TTL")
             #expect(try await client.call(.get, "/api/v1/me", token: late)["email_verified"] as? Bool == false, "an expired token verified")
@@ -79,7 +79,7 @@ struct RecoveryTests {
             let access = try #require(try await client.register(["email": "redo@example.com", "password": goodPassword]).string("access"))
             let first = try #require(try await latestToken(.verify, to: "redo@example.com", app))
 
-            expectError(try await client.call(.post, "/api/v1/auth/email/verify/request"), .unauthorized, "not_authenticated", "request without a token")
+            expectAPIError(try await client.call(.post, "/api/v1/auth/email/verify/request"), .unauthorized, "not_authenticated", "request without a token")
             let requested = try await client.call(.post, "/api/v1/auth/email/verify/request", token: access)
             #expect(requested.status == .accepted, "request: \(requested.status) \(requested.text)")
 
@@ -88,7 +88,7 @@ struct RecoveryTests {
             let second = try #require(tokens.first { $0 != first }, "no new token")
             #expect(try await mailTo("redo@example.com", app).filter { $0.kind == .verify }.allSatisfy { $0.link?.hasPrefix(Self.publicURL + "/") == true })
 
-            expectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": first]), .badRequest, "validation_error",
                 "the older token after a new request")
             #expect(try await client.call(.get, "/api/v1/me", token: access)["email_verified"] as? Bool == false)
@@ -97,7 +97,7 @@ struct RecoveryTests {
 
             // An account without an e-mail has nothing to verify.
             let nameOnly = try #require(try await client.register(["username": "no_mail_user", "password": goodPassword]).string("access"))
-            expectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/auth/email/verify/request", token: nameOnly), .badRequest, "validation_error",
                 "request without an e-mail")
         }
@@ -114,7 +114,7 @@ struct RecoveryTests {
             #expect(changed.status == .ok, "change e-mail: \(changed.status) \(changed.text)")
             #expect(changed["email_verified"] as? Bool == false)
 
-            expectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": old]), .badRequest, "validation_error",
                 "the old address's token")
             let me = try await client.call(.get, "/api/v1/me", token: access)
@@ -158,34 +158,34 @@ struct RecoveryTests {
             #expect(stored.contains { $0.hash == sha256(token) })
             #expect(!stored.contains { $0.values.contains { $0.contains(token) } }, "the raw reset token is stored")
 
-            expectError(try await client.call(.post, "/api/v1/auth/password/reset", json: [:] as [String: Any]), .badRequest, "validation_error", "no login")
+            expectAPIError(try await client.call(.post, "/api/v1/auth/password/reset", json: [:] as [String: Any]), .badRequest, "validation_error", "no login")
 
             // A weak password is refused and leaves the token usable.
             for weak in ["password", "short", "12345678"] {
                 let refused = try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": token, "new_password": weak])
-                expectError(refused, .badRequest, "validation_error", "weak password \(weak)")
+                expectAPIError(refused, .badRequest, "validation_error", "weak password \(weak)")
                 #expect(refused.fields["new_password"] != nil, "fields for \(weak): \(refused.text)")
             }
             #expect(try await client.call(.get, "/api/v1/me", token: firstAccess).status == .ok, "a refused reset ended a session")
-            expectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": "forged", "new_password": Self.newPassword]),
                 .badRequest, "validation_error", "forged token")
 
             let confirmed = try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": token, "new_password": Self.newPassword])
             #expect(confirmed.status == .noContent, "confirm: \(confirmed.status) \(confirmed.text)")
 
-            expectError(try await client.login("rose@example.com", goodPassword), .unauthorized, "invalid_credentials", "the old password")
+            expectAPIError(try await client.login("rose@example.com", goodPassword), .unauthorized, "invalid_credentials", "the old password")
             #expect(try await client.login("rose@example.com", Self.newPassword).status == .ok, "the new password does not work")
             for (name, access, refresh) in [("first", firstAccess, firstRefresh), ("second", secondAccess, secondRefresh)] {
-                expectError(try await client.call(.get, "/api/v1/me", token: access), .unauthorized, nil, "\(name) access after reset")
-                expectError(
+                expectAPIError(try await client.call(.get, "/api/v1/me", token: access), .unauthorized, nil, "\(name) access after reset")
+                expectAPIError(
                     try await client.call(.post, "/api/v1/auth/token/refresh", json: ["refresh": refresh]), .unauthorized, nil,
                     "\(name) refresh after reset")
             }
 
             let reused = try await client.call(
                 .post, "/api/v1/auth/password/reset/confirm", json: ["token": token, "new_password": "Granite-Willow-Harbor-19"])
-            expectError(reused, .badRequest, "validation_error", "reset token reused")
+            expectAPIError(reused, .badRequest, "validation_error", "reset token reused")
             #expect(try await client.login("rose@example.com", Self.newPassword).status == .ok, "a reused token changed the password")
         }
     }
@@ -199,11 +199,11 @@ struct RecoveryTests {
             let token = try #require(try await latestToken(.reset, to: "tim@example.com", app))
 
             app.clock.advance(by: 30 * 60 + 1)
-            expectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": token, "new_password": Self.newPassword]),
                 .badRequest, "validation_error", "reset past RESET_TTL")
             #expect(try await client.login("tim@example.com", goodPassword).status == .ok, "an expired token changed the password")
-            expectError(try await client.login("tim@example.com", Self.newPassword), .unauthorized, "invalid_credentials", "new password")
+            expectAPIError(try await client.login("tim@example.com", Self.newPassword), .unauthorized, "invalid_credentials", "new password")
 
             // A fresh one, used in time, works.
             #expect(try await client.call(.post, "/api/v1/auth/password/reset", json: ["login": "tim@example.com"]).status == .accepted)
@@ -226,12 +226,12 @@ struct RecoveryTests {
             let reset = try #require(try await latestToken(.reset, to: "mix@example.com", app))
             #expect(verify != reset)
 
-            expectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": reset]), .badRequest, "validation_error",
                 "a reset token at email/verify")
             #expect(try await client.call(.get, "/api/v1/me", token: access)["email_verified"] as? Bool == false, "a reset token verified the e-mail")
 
-            expectError(
+            expectAPIError(
                 try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": verify, "new_password": Self.newPassword]),
                 .badRequest, "validation_error", "a verification token at reset/confirm")
             #expect(try await client.login("mix@example.com", goodPassword).status == .ok, "a verification token reset the password")
@@ -316,11 +316,3 @@ private func sha256(_ text: String) -> String {
     SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
 }
 
-private func expectError(
-    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect(reply.code != nil, "\(what): no code in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    if let code { #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation) }
-}

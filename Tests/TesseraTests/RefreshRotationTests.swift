@@ -26,9 +26,9 @@ struct RefreshRotationTests {
                 refreshTokens.append(try #require(reply.string("refresh")))
                 accessTokens.append(try #require(reply.string("access")))
             }
-            let jtis = refreshTokens.map { claims($0)["jti"] as? String }
+            let jtis = refreshTokens.map { claims(of: $0)["jti"] as? String }
             #expect(Set(jtis.compactMap { $0 }).count == 4, "every rotation hands out a new refresh token")
-            #expect(Set(refreshTokens.map { claims($0)["sid"] as? String }).count == 1, "one session throughout")
+            #expect(Set(refreshTokens.map { claims(of: $0)["sid"] as? String }).count == 1, "one session throughout")
 
             app.clock.advance(by: Self.grace + 1)
             let replay = try await client.refresh(refreshTokens[0])
@@ -86,10 +86,10 @@ struct RefreshRotationTests {
             #expect(replay.status == .ok, "parent within the grace: \(replay.text)")
             let replayRefresh = try #require(replay.string("refresh"))
             let replayAccess = try #require(replay.string("access"))
-            #expect(replayRefresh == active || claims(replayRefresh)["jti"] as? String == claims(active)["jti"] as? String,
+            #expect(replayRefresh == active || claims(of: replayRefresh)["jti"] as? String == claims(of: active)["jti"] as? String,
                 "the replay must hand out the live refresh token, not a new one")
-            #expect(claims(replayRefresh)["sid"] as? String == claims(active)["sid"] as? String)
-            #expect(claims(replayAccess)["sid"] as? String == claims(active)["sid"] as? String)
+            #expect(claims(of: replayRefresh)["sid"] as? String == claims(of: active)["sid"] as? String)
+            #expect(claims(of: replayAccess)["sid"] as? String == claims(of: active)["sid"] as? String)
             #expect(replay.string("token_type") == "Bearer")
             #expect(replay["user"] as? [String: Any] != nil)
 
@@ -102,13 +102,13 @@ struct RefreshRotationTests {
             // The same parent once more, still within the grace: same answer.
             let again = try await client.refresh(first.refresh)
             #expect(again.status == .ok)
-            #expect(claims(try #require(again.string("refresh")))["jti"] as? String == claims(active)["jti"] as? String)
+            #expect(claims(of: try #require(again.string("refresh")))["jti"] as? String == claims(of: active)["jti"] as? String)
 
             // The live token is still the one to use: it rotates normally, once.
             let onward = try await client.refresh(replayRefresh)
             #expect(onward.status == .ok, "the token handed out on replay does not rotate: \(onward.text)")
             let onwardRefresh = try #require(onward.string("refresh"))
-            #expect(claims(onwardRefresh)["jti"] as? String != claims(active)["jti"] as? String)
+            #expect(claims(of: onwardRefresh)["jti"] as? String != claims(of: active)["jti"] as? String)
             let onwardAccess = try #require(onward.string("access"))
             let after = try await client.call(.get, "/api/v1/me/sessions", token: onwardAccess)
             #expect(after["count"] as? Int == 1)
@@ -204,9 +204,9 @@ struct RefreshRotationTests {
             }
             let refreshTokens = grants.compactMap { $0["refresh"] as? String }
             #expect(refreshTokens.count == grants.count)
-            let nextJTIs = Set(refreshTokens.map { claims($0)["jti"] as? String ?? "?" })
+            let nextJTIs = Set(refreshTokens.map { claims(of: $0)["jti"] as? String ?? "?" })
             #expect(nextJTIs.count == 1, "concurrent refreshes forked into \(nextJTIs.count) refresh tokens")
-            #expect(!nextJTIs.contains(claims(first.refresh)["jti"] as? String ?? ""), "no rotation happened")
+            #expect(!nextJTIs.contains(claims(of: first.refresh)["jti"] as? String ?? ""), "no rotation happened")
 
             let next = try #require(refreshTokens.first)
             let access = try #require(grants.first?["access"] as? String)
@@ -217,7 +217,7 @@ struct RefreshRotationTests {
             // The one live branch rotates once more, normally.
             let onward = try await client.refresh(next)
             #expect(onward.status == .ok, "the token every racer got does not refresh: \(onward.text)")
-            #expect(claims(try #require(onward.string("refresh")))["jti"] as? String != claims(next)["jti"] as? String)
+            #expect(claims(of: try #require(onward.string("refresh")))["jti"] as? String != claims(of: next)["jti"] as? String)
             let onwardAccess = try #require(onward.string("access"))
             #expect(try await client.call(.get, "/api/v1/me", token: onwardAccess).status == .ok)
         }
@@ -228,7 +228,7 @@ struct RefreshRotationTests {
         let app = try await TestApp.make(database, ["REFRESH_TTL": "1h", "ACCESS_TTL": "5m"])
         try await app.run { client in
             let first = try await client.signUp("expiry@example.com")
-            let firstClaims = claims(first.refresh)
+            let firstClaims = claims(of: first.refresh)
             #expect(((firstClaims["exp"] as? Int) ?? 0) - ((firstClaims["iat"] as? Int) ?? 0) == 3600)
 
             // Rotated at 50 min: the new token lives an hour from then, past the first one's expiry.
@@ -254,7 +254,7 @@ struct RefreshRotationTests {
         let app = try await TestApp.make(database, ["SESSION_TTL": "2h", "REFRESH_TTL": "1h", "ACCESS_TTL": "15m"])
         try await app.run { client in
             let first = try await client.signUp("absolute@example.com")
-            let loginTime = try #require(claims(first.access)["iat"] as? Int)
+            let loginTime = try #require(claims(of: first.access)["iat"] as? Int)
             var refresh = first.refresh
             var access = first.access
             for _ in 1...2 {
@@ -265,7 +265,7 @@ struct RefreshRotationTests {
                 access = try #require(reply.string("access"))
             }
             // At 100 min: the refresh token may not reach past the session's end at 120 min.
-            let refreshExpiry = try #require(claims(refresh)["exp"] as? Int)
+            let refreshExpiry = try #require(claims(of: refresh)["exp"] as? Int)
             #expect(refreshExpiry <= loginTime + 7200, "refresh token outlives the session by \(refreshExpiry - loginTime - 7200) s")
 
             app.clock.advance(by: 15 * 60)  // 115 min: a fresh access token still works
@@ -287,19 +287,7 @@ struct RefreshRotationTests {
 
 // MARK: - Helpers
 
-private struct SignedUp {
-    let access: String
-    let refresh: String
-}
-
 extension TestClientProtocol {
-    /// Registers `email` (one password hash, and the session that comes with it).
-    fileprivate func signUp(_ email: String) async throws -> SignedUp {
-        let reply = try await register(["email": email, "password": goodPassword])
-        #expect(reply.status == .created, "register: \(reply.text)")
-        return SignedUp(access: try #require(reply.string("access")), refresh: try #require(reply.string("refresh")))
-    }
-
     fileprivate func refresh(_ token: String) async throws -> Reply {
         try await call(.post, "/api/v1/auth/token/refresh", json: ["refresh": token])
     }
@@ -312,21 +300,4 @@ private func alignToWholeSecond(_ clock: TestClock) {
     clock.advance(by: 1)
 }
 
-/// The claims of a JWT, decoded by hand.
-private func claims(_ token: String) -> [String: Any] {
-    let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count == 3 else { return [:] }
-    var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-    guard let data = Data(base64Encoded: base64) else { return [:] }
-    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
-}
 
-private func expectAPIError(
-    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect(reply.code != nil, "\(what): no code in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    if let code { #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation) }
-}

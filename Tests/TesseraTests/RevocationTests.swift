@@ -16,8 +16,8 @@ struct RevocationTests {
     func revokedOnThisInstance(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run { client in
-            let leaving = try await client.signUp("ria@example.com")
-            let staying = try await client.signIn("ria@example.com")
+            let leaving = try await client.signUp("ria@example.com").access
+            let staying = try await client.signIn("ria@example.com").access
             let revocations = app.tessera.revocations
             #expect(revocations.isRevoked(try session(of: leaving), tokenLifetime: 300) == false)
 
@@ -28,7 +28,7 @@ struct RevocationTests {
             #expect(try await client.call(.get, "/api/v1/me", token: staying).status == .ok)
 
             // revoke-all reaches the list for every session it ends.
-            let other = try await client.signIn("ria@example.com")
+            let other = try await client.signIn("ria@example.com").access
             let all = try await client.call(.post, "/api/v1/auth/token/revoke-all", token: staying)
             #expect(all.status == .ok, "revoke-all: \(all.text)")
             #expect(revocations.isRevoked(try session(of: other), tokenLifetime: 300) == true)
@@ -41,7 +41,7 @@ struct RevocationTests {
         struct Abort: Error {}
         let app = try await TestApp.make(database)
         try await app.run { client in
-            let token = try await client.signUp("rolf@example.com")
+            let token = try await client.signUp("rolf@example.com").access
             let id = try session(of: token)
             let store = app.tessera.sessions.store
             let now = app.clock.clock.now()
@@ -62,7 +62,7 @@ struct RevocationTests {
         defer { TestDatabase.remove(url) }
         let first = try await TestApp.make(database, url: url)
         let token = try await first.run { client in
-            let token = try await client.signUp("lou@example.com")
+            let token = try await client.signUp("lou@example.com").access
             #expect(try await client.call(.post, "/api/v1/auth/logout", token: token).status == .noContent)
             return token
         }
@@ -81,8 +81,8 @@ struct RevocationTests {
         defer { TestDatabase.remove(url) }
         let first = try await TestApp.make(database, url: url)
         let (ended, live) = try await first.run { client in
-            let ended = try await client.signUp("fay@example.com")
-            let live = try await client.signIn("fay@example.com")
+            let ended = try await client.signUp("fay@example.com").access
+            let live = try await client.signIn("fay@example.com").access
             #expect(try await client.call(.post, "/api/v1/auth/logout", token: ended).status == .noContent)
             return (ended, live)
         }
@@ -114,18 +114,18 @@ struct RevocationTests {
         try await a.run { clientA in
             let b = try await TestApp.make(.postgres, url: url)
             try await b.run { clientB in
-                let token = try await clientA.signUp("nia@example.com")
-                let many = [try await clientA.signIn("nia@example.com"), try await clientA.signIn("nia@example.com")]
+                let token = try await clientA.signUp("nia@example.com").access
+                let many = [try await clientA.signIn("nia@example.com").access, try await clientA.signIn("nia@example.com").access]
                 #expect(try await clientB.call(.get, "/api/v1/me", token: token).status == .ok, "tokens work on every instance")
 
                 #expect(try await clientA.call(.post, "/api/v1/auth/logout", token: token).status == .noContent)
-                try await eventually { b.tessera.revocations.isRevoked(try session(of: token), tokenLifetime: 300) == true }
+                try await eventually("the revocation arrives") { b.tessera.revocations.isRevoked(try session(of: token), tokenLifetime: 300) == true }
                 #expect(try await clientB.call(.get, "/api/v1/me", token: token).status == .unauthorized)
 
                 // revoke-all from B reaches A.
                 #expect(try await clientB.call(.post, "/api/v1/auth/token/revoke-all", token: many[0]).status == .ok)
                 for token in many {
-                    try await eventually { a.tessera.revocations.isRevoked(try session(of: token), tokenLifetime: 300) == true }
+                    try await eventually("the revocation arrives") { a.tessera.revocations.isRevoked(try session(of: token), tokenLifetime: 300) == true }
                     #expect(try await clientA.call(.get, "/api/v1/me", token: token).status == .unauthorized)
                 }
             }
@@ -139,7 +139,7 @@ extension RevocationTests {
         try #require(TestDatabase.all.contains(.postgres), "TESSERA_TEST_POSTGRES_URL is not set; run scripts/test")
         let app = try await TestApp.make(.postgres)
         try await app.run { client in
-            let token = try await client.signUp("kit@example.com")
+            let token = try await client.signUp("kit@example.com").access
             let id = try session(of: token)
             let killed = try await app.tessera.database.read { db in
                 try await db.raw(
@@ -156,37 +156,12 @@ extension RevocationTests {
             try await app.tessera.database.transaction { db in
                 try await db.update("sessions").set("revoked_at", to: SQLBind(now)).where("id", .equal, SQLBind(id)).run()
             }
-            try await eventually { app.tessera.revocations.isRevoked(id, tokenLifetime: 300) == true }
+            try await eventually("the revocation arrives") { app.tessera.revocations.isRevoked(id, tokenLifetime: 300) == true }
             #expect(try await client.call(.get, "/api/v1/me", token: token).status == .unauthorized)
         }
     }
 }
 
-/// Polls `condition` for up to 5 s; NOTIFY on loopback takes well under a millisecond.
-private func eventually(_ condition: () throws -> Bool, sourceLocation: SourceLocation = #_sourceLocation) async throws {
-    for _ in 0..<500 {
-        if try condition() { return }
-        try await Task.sleep(for: .milliseconds(10))
-    }
-    Issue.record("condition never held", sourceLocation: sourceLocation)
-}
-
 private func session(of token: String) throws -> UUID {
-    let payload = token.split(separator: ".", omittingEmptySubsequences: false).dropFirst().first.map(String.init) ?? ""
-    let claims = try JSONDecoder().decode(TokenClaims.self, from: try #require(Data(base64URL: payload)))
-    return try #require(claims.sessionID)
-}
-
-extension TestClientProtocol {
-    fileprivate func signUp(_ email: String) async throws -> String {
-        let reply = try await register(["email": email, "password": goodPassword])
-        #expect(reply.status == .created, "register: \(reply.text)")
-        return try #require(reply.string("access"))
-    }
-
-    fileprivate func signIn(_ email: String) async throws -> String {
-        let reply = try await login(email, goodPassword)
-        #expect(reply.status == .ok, "login: \(reply.text)")
-        return try #require(reply.string("access"))
-    }
+    try #require(UUID(uuidString: claims(of: token)["sid"] as? String ?? ""))
 }

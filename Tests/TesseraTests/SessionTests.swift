@@ -289,39 +289,9 @@ struct SessionTests {
 
 // MARK: - Helpers
 
-private struct Pair {
-    let access: String
-    let refresh: String
-}
-
-extension TestClientProtocol {
-    /// Registers `email` with the shared good password; the registration opens the first session.
-    fileprivate func signUp(_ email: String, userAgent: String? = nil) async throws -> Pair {
-        var headers: HTTPFields = [:]
-        if let userAgent { headers[.userAgent] = userAgent }
-        let reply = try await call(.post, "/api/v1/auth/register", json: ["email": email, "password": goodPassword], headers: headers)
-        #expect(reply.status == .created, "register: \(reply.text)")
-        return Pair(access: try #require(reply.string("access")), refresh: try #require(reply.string("refresh")))
-    }
-
-    /// Signs in once more: a new session.
-    fileprivate func signIn(_ email: String, userAgent: String? = nil) async throws -> Pair {
-        var headers: HTTPFields = [:]
-        if let userAgent { headers[.userAgent] = userAgent }
-        let reply = try await call(.post, "/api/v1/auth/token", json: ["login": email, "password": goodPassword], headers: headers)
-        #expect(reply.status == .ok, "login: \(reply.text)")
-        return Pair(access: try #require(reply.string("access")), refresh: try #require(reply.string("refresh")))
-    }
-}
-
 /// The `sid` claim of a token, lowercased.
 private func sessionID(of token: String) -> String? {
-    let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-    guard parts.count == 3 else { return nil }
-    var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-    base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
-    guard let data = Data(base64Encoded: base64), let claims = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else { return nil }
-    return (claims["sid"] as? String)?.lowercased()
+    (claims(of: token)["sid"] as? String)?.lowercased()
 }
 
 private func rfc3339(_ value: Any?) -> Date? {
@@ -332,11 +302,3 @@ private func rfc3339(_ value: Any?) -> Date? {
     return plain.date(from: text) ?? fractional.date(from: text)
 }
 
-private func expectAPIError(
-    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect(reply.code != nil, "\(what): no code in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    if let code { #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation) }
-}

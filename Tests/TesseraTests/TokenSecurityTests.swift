@@ -427,14 +427,6 @@ struct TokenSecurityTests {
 // MARK: - Helpers
 
 /// Checks an error answer: the status, a `detail` and a `code` (SPEC §3), and the code when given.
-private func expectAPIError(
-    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect(reply.code != nil, "\(what): no code in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    if let code { #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation) }
-}
 
 private enum Base64URL {
     static func encode(_ data: Data) -> String {

@@ -55,7 +55,7 @@ struct UserAdministrationTests {
             #expect(nonePending.status == .ok)
             #expect(nonePending["count"] as? Int == 0)
             #expect(ids(nonePending).isEmpty)
-            expectError(try await client.call(.get, "/api/v1/users?status=sleeping", token: admin), .badRequest, "validation_error", "status=sleeping")
+            expectAPIError(try await client.call(.get, "/api/v1/users?status=sleeping", token: admin), .badRequest, "validation_error", "status=sleeping")
 
             // By RBAC role.
             let admins = try await client.call(.get, "/api/v1/users?role=admin", token: admin)
@@ -218,25 +218,25 @@ struct UserAdministrationTests {
             #expect(again.string("first_name") == "Elena")
             #expect(again["email_verified"] as? Bool == true)
             #expect(try await client.login("lena@example.com", goodPassword).status == .ok)
-            expectError(try await client.login("lena@example.com", "Another-Strong-Pass-42"), .unauthorized, "invalid_credentials", "password via admin PATCH")
+            expectAPIError(try await client.login("lena@example.com", "Another-Strong-Pass-42"), .unauthorized, "invalid_credentials", "password via admin PATCH")
             let lenaToken = try #require(try await client.login("lena@example.com", goodPassword).string("access"))
             #expect(try await client.call(.get, "/api/v1/me/permissions", token: lenaToken)["admin"] as? Bool != true)
 
-            expectError(
+            expectAPIError(
                 try await client.call(.patch, "/api/v1/users/\(id)", json: ["status": "sleeping"], token: admin), .badRequest, "validation_error",
                 "unknown status")
             #expect(try await client.call(.get, "/api/v1/users/\(id)", token: admin).string("status") == "active")
 
             let unknown = UUID().uuidString.lowercased()
-            expectError(try await client.call(.get, "/api/v1/users/\(unknown)", token: admin), .notFound, "not_found", "GET unknown")
-            expectError(
+            expectAPIError(try await client.call(.get, "/api/v1/users/\(unknown)", token: admin), .notFound, "not_found", "GET unknown")
+            expectAPIError(
                 try await client.call(.patch, "/api/v1/users/\(unknown)", json: ["status": "disabled"], token: admin), .notFound, "not_found",
                 "PATCH unknown")
-            expectError(try await client.call(.get, "/api/v1/users/\(unknown)/sessions", token: admin), .notFound, "not_found", "sessions of unknown")
-            expectError(
+            expectAPIError(try await client.call(.get, "/api/v1/users/\(unknown)/sessions", token: admin), .notFound, "not_found", "sessions of unknown")
+            expectAPIError(
                 try await client.call(.post, "/api/v1/users/\(unknown)/sessions/revoke-all", token: admin), .notFound, "not_found",
                 "revoke-all of unknown")
-            expectError(try await client.call(.get, "/api/v1/users/not-a-uuid", token: admin), .notFound, "not_found", "GET non-uuid")
+            expectAPIError(try await client.call(.get, "/api/v1/users/not-a-uuid", token: admin), .notFound, "not_found", "GET non-uuid")
         }
     }
 
@@ -247,9 +247,9 @@ struct UserAdministrationTests {
             let admin = try await adminToken(app, client)
             let registered = try await client.register(["email": "dora@example.com", "password": goodPassword])
             let id = try #require((registered["user"] as? [String: Any])?["id"] as? String)
-            let first = try tokens(registered)
-            let second = try tokens(try await client.login("dora@example.com", goodPassword))
-            let bystander = try tokens(try await client.register(["email": "bystander@example.com", "password": goodPassword]))
+            let first = try TokenPair(registered)
+            let second = try TokenPair(try await client.login("dora@example.com", goodPassword))
+            let bystander = try TokenPair(try await client.register(["email": "bystander@example.com", "password": goodPassword]))
             #expect(try await client.call(.get, "/api/v1/me", token: first.access).status == .ok)
 
             let before = try await client.call(.get, "/api/v1/users/\(id)/sessions", token: admin)
@@ -261,15 +261,15 @@ struct UserAdministrationTests {
 
             // No clock movement: refused on the very next request, not at expiry.
             for (name, pair) in [("first", first), ("second", second)] {
-                expectError(try await client.call(.get, "/api/v1/me", token: pair.access), .unauthorized, nil, "\(name) access after disable")
-                expectError(
+                expectAPIError(try await client.call(.get, "/api/v1/me", token: pair.access), .unauthorized, nil, "\(name) access after disable")
+                expectAPIError(
                     try await client.call(.post, "/api/v1/auth/token/verify", json: ["token": pair.access]), .unauthorized, nil,
                     "\(name) verify after disable")
-                expectError(
+                expectAPIError(
                     try await client.call(.post, "/api/v1/auth/token/refresh", json: ["refresh": pair.refresh]), .unauthorized, nil,
                     "\(name) refresh after disable")
             }
-            expectError(try await client.login("dora@example.com", goodPassword), .forbidden, "account_disabled", "login while disabled")
+            expectAPIError(try await client.login("dora@example.com", goodPassword), .forbidden, "account_disabled", "login while disabled")
             let after = try await client.call(.get, "/api/v1/users/\(id)/sessions", token: admin)
             #expect(after["count"] as? Int == 0, "sessions after disable: \(after.text.prefix(300))")
             #expect(try await client.call(.get, "/api/v1/me", token: bystander.access).status == .ok, "another user's session ended")
@@ -280,8 +280,8 @@ struct UserAdministrationTests {
             #expect(enabled.string("status") == "active")
             let fresh = try await client.login("dora@example.com", goodPassword)
             #expect(fresh.status == .ok, "login after re-enabling: \(fresh.status) \(fresh.text)")
-            #expect(try await client.call(.get, "/api/v1/me", token: try tokens(fresh).access).status == .ok)
-            expectError(try await client.call(.get, "/api/v1/me", token: first.access), .unauthorized, nil, "old session after re-enabling")
+            #expect(try await client.call(.get, "/api/v1/me", token: try TokenPair(fresh).access).status == .ok)
+            expectAPIError(try await client.call(.get, "/api/v1/me", token: first.access), .unauthorized, nil, "old session after re-enabling")
         }
     }
 
@@ -293,10 +293,10 @@ struct UserAdministrationTests {
             let registered = try await client.call(
                 .post, "/api/v1/auth/register", json: ["email": "sam@example.com", "password": goodPassword], headers: [.userAgent: "SamPhone/1.0"])
             let id = try #require((registered["user"] as? [String: Any])?["id"] as? String)
-            let pairs = [try tokens(registered)] + [
-                try tokens(try await client.login("sam@example.com", goodPassword)), try tokens(try await client.login("sam@example.com", goodPassword)),
+            let pairs = [try TokenPair(registered)] + [
+                try TokenPair(try await client.login("sam@example.com", goodPassword)), try TokenPair(try await client.login("sam@example.com", goodPassword)),
             ]
-            let other = try tokens(try await client.register(["email": "other@example.com", "password": goodPassword]))
+            let other = try TokenPair(try await client.register(["email": "other@example.com", "password": goodPassword]))
 
             let list = try await client.call(.get, "/api/v1/users/\(id)/sessions", token: admin)
             #expect(list.status == .ok, "sessions: \(list.status) \(list.text)")
@@ -318,8 +318,8 @@ struct UserAdministrationTests {
             #expect(revoked.status == .ok, "revoke-all: \(revoked.status) \(revoked.text)")
             #expect(revoked["revoked"] as? Int == 3, "revoked: \(revoked.text)")
             for pair in pairs {
-                expectError(try await client.call(.get, "/api/v1/me", token: pair.access), .unauthorized, nil, "access after admin revoke-all")
-                expectError(
+                expectAPIError(try await client.call(.get, "/api/v1/me", token: pair.access), .unauthorized, nil, "access after admin revoke-all")
+                expectAPIError(
                     try await client.call(.post, "/api/v1/auth/token/refresh", json: ["refresh": pair.refresh]), .unauthorized, nil,
                     "refresh after admin revoke-all")
             }
@@ -342,7 +342,7 @@ struct UserAdministrationTests {
         try await app.run { client in
             let admin = try await adminToken(app, client)
             _ = try await app.tessera.accounts.createUser(RegisterRequest(email: "cleo@example.com", password: goodPassword), roles: [])
-            let cleo = try tokens(try await client.login("cleo@example.com", goodPassword))
+            let cleo = try TokenPair(try await client.login("cleo@example.com", goodPassword))
             let cleoID = try #require(try await client.call(.get, "/api/v1/me", token: cleo.access).string("id"))
             let pending = try await client.register(["email": "waiting@example.com", "password": goodPassword])
             let pendingID = try #require((pending["user"] as? [String: Any])?["id"] as? String)
@@ -360,8 +360,8 @@ struct UserAdministrationTests {
                 (.patch, "/api/v1/registrations/\(pendingID)", ["action": "accept"]),
             ]
             for (method, path, body) in calls {
-                expectError(try await client.call(method, path, json: body, token: cleo.access), .forbidden, "permission_denied", "client \(method) \(path)")
-                expectError(try await client.call(method, path, json: body), .unauthorized, "not_authenticated", "anonymous \(method) \(path)")
+                expectAPIError(try await client.call(method, path, json: body, token: cleo.access), .forbidden, "permission_denied", "client \(method) \(path)")
+                expectAPIError(try await client.call(method, path, json: body), .unauthorized, "not_authenticated", "anonymous \(method) \(path)")
             }
             #expect(try await client.call(.get, "/api/v1/me", token: admin).status == .ok, "a client's revoke-all ended the admin's session")
             #expect(try await client.call(.get, "/api/v1/users/\(victimID)", token: admin).string("status") == "active")
@@ -384,7 +384,7 @@ struct UserAdministrationTests {
             #expect(reply["access"] == nil && reply["refresh"] == nil, "a pending sign-up got tokens: \(reply.text)")
             let other = try await client.register(["email": "quinn@example.com", "password": goodPassword])
             let otherID = try #require((other["user"] as? [String: Any])?["id"] as? String)
-            expectError(try await client.login("pia@example.com", goodPassword), .forbidden, "account_pending", "login while pending")
+            expectAPIError(try await client.login("pia@example.com", goodPassword), .forbidden, "account_pending", "login while pending")
 
             let waiting = try await client.call(.get, "/api/v1/registrations", token: admin)
             #expect(waiting.status == .ok, "registrations: \(waiting.status) \(waiting.text)")
@@ -414,7 +414,7 @@ struct UserAdministrationTests {
             let twice = try await client.call(.patch, "/api/v1/registrations/\(id)", json: ["action": "accept"], token: admin)
             #expect(twice.status == .conflict, "accept twice: \(twice.status) \(twice.text)")
             #expect(twice.code != nil && (twice["detail"] as? String)?.isEmpty == false)
-            expectError(
+            expectAPIError(
                 try await client.call(.patch, "/api/v1/registrations/\(id)", json: ["action": "reject"], token: admin), .conflict, nil,
                 "reject an accepted account")
             #expect(try await client.call(.get, "/api/v1/users/\(id)", token: admin).string("status") == "active")
@@ -431,11 +431,11 @@ struct UserAdministrationTests {
             let id = try #require((reply["user"] as? [String: Any])?["id"] as? String)
 
             for body: [String: Any] in [["action": "maybe"], [:], ["action": 1], ["reason": "no action"]] {
-                expectError(
+                expectAPIError(
                     try await client.call(.patch, "/api/v1/registrations/\(id)", json: body, token: admin), .badRequest, nil, "decision \(body)")
             }
             #expect(try await client.call(.get, "/api/v1/users/\(id)", token: admin).string("status") == "pending")
-            expectError(
+            expectAPIError(
                 try await client.call(.patch, "/api/v1/registrations/\(UUID().uuidString)", json: ["action": "accept"], token: admin), .notFound,
                 "not_found", "decide an unknown id")
 
@@ -447,20 +447,20 @@ struct UserAdministrationTests {
             let login = try await client.login("rex@example.com", goodPassword)
             #expect(login.status == .forbidden, "login after reject: \(login.status) \(login.text)")
             #expect(login.string("access") == nil)
-            expectError(try await client.login("rex@example.com", "wrong-password-1"), .unauthorized, "invalid_credentials", "wrong password, rejected")
+            expectAPIError(try await client.login("rex@example.com", "wrong-password-1"), .unauthorized, "invalid_credentials", "wrong password, rejected")
 
             #expect(ids(try await client.call(.get, "/api/v1/registrations", token: admin)).isEmpty, "rejected sign-up still pending")
             let rejectedList = try await client.call(.get, "/api/v1/registrations?status=rejected", token: admin)
             #expect(rejectedList.status == .ok)
             #expect(ids(rejectedList) == [id], "status=rejected: \(rejectedList.text.prefix(300))")
-            expectError(try await client.call(.get, "/api/v1/registrations?status=sleeping", token: admin), .badRequest, "validation_error", "bad status")
+            expectAPIError(try await client.call(.get, "/api/v1/registrations?status=sleeping", token: admin), .badRequest, "validation_error", "bad status")
 
             let mails = decisionMail(try await queuedMail(app), to: "rex@example.com")
             #expect(mails.count == 1, "decision mails to rex: \(mails)")
             #expect(mails.first?.body.contains("Incomplete profile") == true, "the reason is not in the mail: \(mails)")
             #expect(mails.first.map { ($0.subject + $0.body).lowercased().contains("approved") } == false)
 
-            expectError(
+            expectAPIError(
                 try await client.call(.patch, "/api/v1/registrations/\(id)", json: ["action": "reject", "reason": "again"], token: admin), .conflict, nil,
                 "reject twice")
             #expect(decisionMail(try await queuedMail(app), to: "rex@example.com").count == 1, "a refused decision queued mail")
@@ -484,15 +484,6 @@ private func registeredID(_ client: any TestClientProtocol, _ fields: [String: A
     return try #require((reply["user"] as? [String: Any])?["id"] as? String).lowercased()
 }
 
-private struct TokenPair {
-    let access: String
-    let refresh: String
-}
-
-private func tokens(_ reply: Reply) throws -> TokenPair {
-    try #require(reply.status == .ok || reply.status == .created, "no tokens: \(reply.status) \(reply.text)")
-    return TokenPair(access: try #require(reply.string("access")), refresh: try #require(reply.string("refresh")))
-}
 
 /// `text` for a query string: everything but ASCII letters and digits percent-encoded.
 private func queryEscaped(_ text: String) -> String {
@@ -529,11 +520,3 @@ private func decisionMail(_ mails: [QueuedMail], to recipient: String) -> [Queue
     mails.filter { $0.recipient == recipient && $0.isDecision }
 }
 
-private func expectError(
-    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
-) {
-    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    #expect(reply.code != nil, "\(what): no code in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
-    if let code { #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation) }
-}

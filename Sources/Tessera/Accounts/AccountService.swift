@@ -141,8 +141,7 @@ public struct AccountService: Sendable {
     }
 
     func me(_ id: UUID) async throws -> UserResponse {
-        let user = try await users.cache.user(id) { try await self.database.read { db in try await self.users.withRoles(id, db) } }
-        guard let user else { throw APIError.notFound }
+        guard let user = try await users.current(id, in: database) else { throw APIError.notFound }
         return user
     }
 

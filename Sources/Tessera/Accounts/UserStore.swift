@@ -51,6 +51,11 @@ struct UserStore: Sendable {
             .map(UserResponse.init(row:))
     }
 
+    /// `withRoles` answered from the cache when it can: what `/me` and a refresh show.
+    func current(_ id: UUID, in database: any Database) async throws -> UserResponse? {
+        try await cache.user(id) { try await database.read { db in try await self.withRoles(id, db) } }
+    }
+
     /// The user columns and `roles`, the user's role codes joined by commas (codes cannot hold one).
     static let withRolesColumns: [any SQLExpression] =
         User.columns.map { SQLColumn($0) } + [

@@ -108,8 +108,7 @@ public struct SessionService: Sendable {
 
     /// The pair of a session's live refresh token, for its user as they are now.
     private func grant(_ session: SessionRecord) async throws -> Grant {
-        let user = try await users.cache.user(session.userID) { try await self.database.read { db in try await self.users.withRoles(session.userID, db) } }
-        guard let user, user.user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
+        guard let user = try await users.current(session.userID, in: database), user.user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
         Metrics.refreshes.increment()
         return try await grant(user.user, roles: user.roles, session: session)
     }

@@ -67,7 +67,7 @@ final class SQLiteStore: Database {
     }
 
     func write<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await AfterCommit.collecting { try await gate.run { try await mapErrors { try await body(self.writer.sql()) } } }
+        try await gate.run { try await AfterCommit.collecting { try await self.mapErrors { try await body(self.writer.sql()) } } }
     }
 
     func notifyOthers(_ channel: String, _ payloads: [String], _ db: any SQLDatabase) async throws {}

@@ -156,3 +156,61 @@ extension TestClientProtocol {
 
 /// A password the policy accepts.
 let goodPassword = "Tr0ub4dor&3-horse"
+
+/// The two tokens of a sign-up or sign-in reply.
+struct TokenPair: Sendable {
+    let access: String
+    let refresh: String
+
+    init(_ reply: Reply) throws {
+        try #require(reply.status == .ok || reply.status == .created, "no tokens: \(reply.status) \(reply.text)")
+        access = try #require(reply.string("access"))
+        refresh = try #require(reply.string("refresh"))
+    }
+}
+
+extension TestClientProtocol {
+    /// Registers `email` with the good password; the registration opens the first session.
+    func signUp(_ email: String, userAgent: String? = nil) async throws -> TokenPair {
+        var headers: HTTPFields = [:]
+        if let userAgent { headers[.userAgent] = userAgent }
+        return try TokenPair(try await call(.post, "/api/v1/auth/register", json: ["email": email, "password": goodPassword], headers: headers))
+    }
+
+    /// Signs in once more: a new session.
+    func signIn(_ email: String, userAgent: String? = nil) async throws -> TokenPair {
+        var headers: HTTPFields = [:]
+        if let userAgent { headers[.userAgent] = userAgent }
+        return try TokenPair(try await call(.post, "/api/v1/auth/token", json: ["login": email, "password": goodPassword], headers: headers))
+    }
+}
+
+/// The claims of a JWT, decoded by hand (no verification).
+func claims(of token: String) -> [String: Any] {
+    let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+    guard parts.count == 3 else { return [:] }
+    var base64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+    base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+    guard let data = Data(base64Encoded: base64) else { return [:] }
+    return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+}
+
+/// Polls `condition` for up to 5 s (what another instance hears by NOTIFY arrives well within it);
+/// records `what` as an issue if it never holds.
+func eventually(_ what: String, sourceLocation: SourceLocation = #_sourceLocation, _ condition: () async throws -> Bool) async throws {
+    for _ in 0..<500 {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("never held: \(what)", sourceLocation: sourceLocation)
+}
+
+/// An error as SPEC §3 has it: the status, a non-empty `detail`, a `code` (and `code` itself if given).
+func expectAPIError(
+    _ reply: Reply, _ status: HTTPResponse.Status, _ code: String?, _ what: String, sourceLocation: SourceLocation = #_sourceLocation
+) {
+    #expect(reply.status == status, "\(what): status \(reply.status.code), body \(reply.text.prefix(200))", sourceLocation: sourceLocation)
+    #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
+    #expect(reply.code != nil, "\(what): no code in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
+    if let code { #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation) }
+}
