@@ -52,6 +52,15 @@ struct LoginLockout: Sendable {
         }
     }
 
+    /// Deletes counts the lockout has forgotten anyway: no failure within `resetAfter` and no lock
+    /// still running.
+    func prune(at now: Date, _ db: any SQLDatabase) async throws -> Int {
+        try await db.delete(from: "login_failures")
+            .where("last_failure_at", .lessThan, SQLBind(now.addingTimeInterval(-policy.resetAfter)))
+            .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
+            .returning("login_key").all().count
+    }
+
     func recordSuccess(_ key: String) async throws {
         guard enabled else { return }
         try await database.transaction { db in

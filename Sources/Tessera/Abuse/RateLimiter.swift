@@ -40,6 +40,12 @@ struct RateLimiter: Sendable {
             throw APIError.rateLimited(retryAfter: start.addingTimeInterval(limit.window).timeIntervalSince(now))
         }
     }
+
+    /// Deletes windows that started before `cutoff` (longer ago than the longest window): the next
+    /// hit would start them over anyway.
+    func prune(startedBefore cutoff: Date, _ db: any SQLDatabase) async throws -> Int {
+        try await db.delete(from: "rate_limit_windows").where("window_start", .lessThan, SQLBind(cutoff)).returning("bucket").all().count
+    }
 }
 
 /// `TESSERA_THROTTLE`: a general per-address limit on every API request.

@@ -35,12 +35,13 @@ struct AccessControl: Sendable {
     }
 
     /// `admin` may do everything, on resources created later too; otherwise a role must hold the
-    /// permission itself or `all` on its resource.
+    /// permission itself or `all` on its resource. An account that is not `active` may do nothing,
+    /// whatever its roles, so other services asking `/authz/check` never hear yes for it.
     func allows(_ userID: UUID, _ permission: PermissionKey, _ db: any SQLDatabase) async throws -> Bool {
         try await db.raw(
             """
-            SELECT 1 AS ok FROM user_roles ur JOIN roles ro ON ro.id = ur.role_id
-            WHERE ur.user_id = \(bind: userID) AND (ro.code_name = 'admin' OR EXISTS (
+            SELECT 1 AS ok FROM user_roles ur JOIN roles ro ON ro.id = ur.role_id JOIN users u ON u.id = ur.user_id
+            WHERE ur.user_id = \(bind: userID) AND u.status = 'active' AND (ro.code_name = 'admin' OR EXISTS (
                 SELECT 1 FROM role_permissions rp
                 JOIN permissions p ON p.id = rp.permission_id
                 JOIN resources r ON r.id = p.resource_id
@@ -64,6 +65,19 @@ struct AccessControl: Sendable {
         /// Holding `all` on a resource covers every action on it; admin covers everything.
         func covers(_ permission: PermissionKey) -> Bool {
             isAdmin || permissions.contains(permission) || permissions.contains(PermissionKey(permission.resource, "all"))
+        }
+
+        /// Whether the holder may act on someone who may do `other`: only admins act on admins,
+        /// and nobody acts on a user who holds a permission they lack.
+        func covers(_ other: Effective) -> Bool {
+            isAdmin || (!other.isAdmin && other.permissions.allSatisfy(covers))
+        }
+    }
+
+    /// Throws 403 unless `actor` may act on `target` (`Effective.covers`).
+    func requireActing(_ actor: UUID, on target: UUID, _ db: any SQLDatabase) async throws {
+        guard try await effective(actor, db).covers(try await effective(target, db)) else {
+            throw APIError(.forbidden, "permission_denied", "This user holds permissions you do not; you cannot act on them.")
         }
     }
 

@@ -84,8 +84,9 @@ extension AccessService {
                 ], responses: [(200, "PermissionPage"), (403, "Error")]).requiring("permissions")
         ) { request, context in
             let page = try PageRequest(request)
-            let query = request.uri.queryParameters
-            let (total, entries) = try await permissions(resource: query["resource"].map(String.init), action: query["action"].map(String.init), page: page)
+            let resource = try request.queryText("resource", maxLength: 64)
+            let action = try request.queryText("action", maxLength: 64)
+            let (total, entries) = try await permissions(resource: resource, action: action, page: page)
             return try Page(entries, count: total, page: page, request: request)
         }
         routes.signedIn(
@@ -187,15 +188,14 @@ extension AccessService {
                     .init(name: "user_id", location: "query", schema: ["type": "string", "format": "uuid"], description: "Another user"),
                 ], responses: [(200, "Decision"), (400, "Error"), (403, "Error")])
         ) { request, context in
-            let query = request.uri.queryParameters
             var errors = FieldErrors()
-            let resource = query["resource"].map(String.init) ?? ""
-            let action = query["action"].map(String.init) ?? ""
+            let resource = try request.queryText("resource", maxLength: 64) ?? ""
+            let action = try request.queryText("action", maxLength: 64) ?? ""
             if resource.isEmpty { errors.add("resource", "This field is required.") }
             if action.isEmpty { errors.add("action", "This field is required.") }
             var subject = context.identity.userID
-            if let text = query["user_id"] {
-                if let other = UUID(uuidString: String(text)) { subject = other } else { errors.add("user_id", "Must be a user id.") }
+            if let text = try request.queryText("user_id", maxLength: 64) {
+                if let other = UUID(uuidString: text) { subject = other } else { errors.add("user_id", "Must be a user id.") }
             }
             try errors.throwIfAny()
             if subject != context.identity.userID {

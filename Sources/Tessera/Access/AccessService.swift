@@ -46,13 +46,15 @@ struct AccessService: Sendable {
     }
 
     func update(_ list: CatalogueList, _ id: UUID, _ change: CatalogueChange, by actor: Identity) async throws -> CatalogueEntry {
-        try await database.transaction { db in
+        try validatedTexts(change)
+        return try await database.transaction { db in
             let current = try await self.entry(list, id, db)
             if let code = change.code_name, code != current.code_name {
                 guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in \(list.singular) keeps its code name.") }
                 guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }
                 try await self.requireUnique(list.rawValue, code, db)
             }
+            try await self.requireHolding(list, current, renamedTo: change.code_name, by: actor, db)
             try await db.update(list.rawValue)
                 .set("code_name", to: SQLBind(change.code_name ?? current.code_name))
                 .set("name", to: SQLBind(change.name ?? current.name))
@@ -68,8 +70,30 @@ struct AccessService: Sendable {
             let current = try await self.entry(list, id, db)
             // Tessera's own endpoints are guarded by the built-ins; deleting one would lock admins out.
             guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "Built-in \(list.rawValue) cannot be deleted.") }
+            try await self.requireHolding(list, current, renamedTo: nil, by: actor, db)
             try await db.delete(from: list.rawValue).where("id", .equal, SQLBind(id)).run()
             try await self.audit.record(AuditEvent("\(list.singular).deleted", actor: actor.userID, detail: ["code_name": current.code_name]), db)
+        }
+    }
+
+    /// Renaming or deleting a resource or an action changes every permission made of it, and so
+    /// what every role holding one may do: only for those who hold each such permission, under
+    /// its old name and under the new one (else a rename could hand a role authority over another
+    /// name, or take it away, behind its editor's back).
+    private func requireHolding(
+        _ list: CatalogueList, _ entry: CatalogueEntry, renamedTo newCode: String?, by actor: Identity, _ db: any SQLDatabase
+    ) async throws {
+        let column = list == .resources ? "r.code_name" : "a.code_name"
+        let rows = try await db.raw("\(unsafeRaw: Self.permissionSelect) WHERE \(unsafeRaw: column) = \(bind: entry.code_name)").all()
+        let affected = try rows.map(PermissionEntry.init(row:)).map(\.key)
+        let effective = try await access.effective(actor.userID, db)
+        for key in affected {
+            let renamed = newCode.map { list == .resources ? PermissionKey($0, key.action) : PermissionKey(key.resource, $0) }
+            guard effective.covers(key), renamed.map(effective.covers) ?? true else {
+                throw APIError(
+                    .forbidden, "permission_denied",
+                    "Changing '\(entry.code_name)' changes \(key.resource):\(key.action), which you do not hold.")
+            }
         }
     }
 
@@ -151,15 +175,20 @@ struct AccessService: Sendable {
     }
 
     private func catalogueIDs(resource: String, action: String, _ db: any SQLDatabase) async throws -> (UUID, UUID) {
+        var errors = FieldErrors()
+        if !isCodeName(resource) { errors.add("resource", "Unknown resource.") }
+        if !isCodeName(action) { errors.add("action", "Unknown action.") }
+        try errors.throwIfAny()
         let resourceID = try await db.select().column("id").from("resources").where("code_name", .equal, SQLBind(resource))
             .first(decodingColumn: "id", as: UUID.self)
         let actionID = try await db.select().column("id").from("actions").where("code_name", .equal, SQLBind(action))
             .first(decodingColumn: "id", as: UUID.self)
-        var errors = FieldErrors()
-        if resourceID == nil { errors.add("resource", "Unknown resource '\(resource)'.") }
-        if actionID == nil { errors.add("action", "Unknown action '\(action)'.") }
-        try errors.throwIfAny()
-        return (resourceID!, actionID!)
+        guard let resourceID, let actionID else {
+            if resourceID == nil { errors.add("resource", "Unknown resource '\(resource)'.") }
+            if actionID == nil { errors.add("action", "Unknown action '\(action)'.") }
+            throw APIError.validation(errors.fields)
+        }
+        return (resourceID, actionID)
     }
 
     private func requireNewPermission(_ resourceID: UUID, _ actionID: UUID, _ db: any SQLDatabase) async throws {
@@ -214,11 +243,13 @@ struct AccessService: Sendable {
     }
 
     func updateRole(_ id: UUID, _ change: CatalogueChange, by actor: Identity) async throws -> RoleEntry {
-        try await database.transaction { db in
+        try validatedTexts(change)
+        return try await database.transaction { db in
             let current = try await self.role(id, db)
             guard current.code_name != BuiltInRole.admin.rawValue else {
                 throw APIError(.forbidden, "permission_denied", "The admin role holds every permission and cannot be changed.")
             }
+            try await self.requireHolding(current, by: actor, db)
             if let code = change.code_name, code != current.code_name {
                 guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in role keeps its code name.") }
                 guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }
@@ -243,9 +274,23 @@ struct AccessService: Sendable {
         try await database.transaction { db in
             let current = try await self.role(id, db)
             guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "Built-in roles cannot be deleted.") }
+            try await self.requireHolding(current, by: actor, db)
             try await db.delete(from: "roles").where("id", .equal, SQLBind(id)).run()
             try await self.users.cache.changed(nil, db)
             try await self.audit.record(AuditEvent("role.deleted", actor: actor.userID, detail: ["code_name": current.code_name]), db)
+        }
+    }
+
+    /// Renaming or deleting a role changes what its holders may do (and the role codes their tokens
+    /// and other services see): only for those who hold every permission it carries.
+    private func requireHolding(_ role: RoleEntry, by actor: Identity, _ db: any SQLDatabase) async throws {
+        let effective = try await access.effective(actor.userID, db)
+        for text in role.permissions {
+            guard let id = UUID(uuidString: text), let permission = try? await self.permission(id, db) else { continue }
+            guard effective.covers(permission.key) else {
+                throw APIError(
+                    .forbidden, "permission_denied", "The role '\(role.code_name)' holds \(permission.resource):\(permission.action), which you do not.")
+            }
         }
     }
 
@@ -280,8 +325,12 @@ struct AccessService: Sendable {
 
     /// `PUT /api/v1/users/{id}/roles`: the user's roles become exactly `codes`.
     func assignRoles(_ codes: [String], to userID: UUID, by actor: Identity, client: ClientInfo) async throws -> [String] {
-        try await database.transaction { db in
+        var errors = FieldErrors()
+        for code in codes where !isCodeName(code) { errors.add("roles", "Unknown role.") }
+        try errors.throwIfAny()
+        return try await database.transaction { db in
             guard try await self.users.find(userID, db) != nil else { throw APIError.notFound }
+            try await self.access.requireActing(actor.userID, on: userID, db)
             let current = Set(try await self.users.roles(of: userID, db))
             let wanted = Set(codes)
             let effective = try await self.access.effective(actor.userID, db)
@@ -319,7 +368,19 @@ struct AccessService: Sendable {
         }
         if (change.name ?? "").trimmingCharacters(in: .whitespaces).isEmpty { errors.add("name", "This field is required.") }
         try errors.throwIfAny()
-        return (change.code_name!, change.name!)
+        try validatedTexts(change)
+        return (change.code_name ?? "", change.name ?? "")
+    }
+
+    /// Names and descriptions are bounded like every other text a client sends.
+    private func validatedTexts(_ change: CatalogueChange) throws(APIError) {
+        var errors = FieldErrors()
+        if let name = change.name, name.count > 150 { errors.add("name", "Ensure this field has no more than 150 characters.") }
+        if let description = change.description, description.count > 2000 {
+            errors.add("description", "Ensure this field has no more than 2000 characters.")
+        }
+        if let permissions = change.permissions, permissions.count > 1000 { errors.add("permissions", "At most 1000 permissions.") }
+        try errors.throwIfAny()
     }
 
     private func requireUnique(_ table: String, _ code: String, _ db: any SQLDatabase) async throws {

@@ -26,6 +26,20 @@ struct LoginRequest: Decodable, Sendable {
     }
 }
 
+extension LoginName {
+    /// The longest login string that can name an account (an e-mail address); a longer one is
+    /// refused before it becomes a rate-limit or lockout key.
+    static let maximumLength = 254
+
+    /// `text` as a login, or a 400 naming `field` when it cannot be one.
+    static func checked(_ text: String, field: String, region: PhoneRegion) throws(APIError) -> LoginName {
+        guard text.count <= maximumLength else {
+            throw APIError.validation([field: ["Ensure this field has no more than \(maximumLength) characters."]])
+        }
+        return LoginName(text, region: region)
+    }
+}
+
 /// A field of a PATCH body: left out, set to null, or set to a value.
 enum Change<Value: Decodable & Sendable>: Sendable {
     case unchanged
@@ -41,9 +55,11 @@ struct ProfileChange: Decodable, Sendable {
     var first_name: Change<String> = .unchanged
     var last_name: Change<String> = .unchanged
     var middle_name: Change<String> = .unchanged
+    /// Needed to change e-mail, phone or username.
+    var current_password: String?
 
     private enum Keys: String, CodingKey {
-        case email, phone, username, first_name, last_name, middle_name
+        case email, phone, username, first_name, last_name, middle_name, current_password
     }
 
     init(from decoder: any Decoder) throws {
@@ -59,6 +75,7 @@ struct ProfileChange: Decodable, Sendable {
         first_name = try read(.first_name)
         last_name = try read(.last_name)
         middle_name = try read(.middle_name)
+        current_password = try c.decodeIfPresent(String.self, forKey: .current_password)
     }
 }
 
@@ -119,9 +136,13 @@ struct AccountFields {
         return username
     }
 
-    func name(_ field: String, _ raw: String?, _ errors: inout FieldErrors) -> String {
+    /// Names go into mail greetings and headers: one line, no control characters.
+    static func name(_ field: String, _ raw: String?, _ errors: inout FieldErrors) -> String {
         let name = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         if name.count > 150 { errors.add(field, "Ensure this field has no more than 150 characters.") }
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
+            errors.add(field, "A name is one line of text without control characters.")
+        }
         return name
     }
 }

@@ -33,18 +33,18 @@ extension AccountService {
         routes.signedIn(
             Operation(
                 .patch, "/api/v1/me", "Change names, e-mail, phone or username", tag: "Me",
-                description: "A new e-mail clears email_verified; a new phone clears phone_verified. role, status and other fields are ignored.",
-                request: "ProfileChange", responses: [(200, "User"), (400, "Error"), (401, "Error"), (409, "Error")])
+                description: "Changing e-mail, phone or username needs `current_password`; wrong ones count towards the account's lockout. A new e-mail clears email_verified and the old address is told; a new phone clears phone_verified. role, status and other fields are ignored.",
+                request: "ProfileChange", responses: [(200, "User"), (400, "Error"), (401, "Error"), (409, "Error"), (429, "Error")])
         ) { request, context in
             var request = request
             let change = try await request.decodeJSON(as: ProfileChange.self, context: context)
-            return try await update(context.identity.userID, change)
+            return try await update(context.identity, change, client: context.client(request))
         }
         routes.signedIn(
             Operation(
                 .post, "/api/v1/me/password", "Change the password", tag: "Me",
-                description: "Ends every other session of the user.", request: "PasswordChange",
-                responses: [(204, nil), (400, "Error"), (401, "Error")])
+                description: "Ends every other session of the user and retires every mailed link. Wrong current passwords count towards the account's lockout.", request: "PasswordChange",
+                responses: [(204, nil), (400, "Error"), (401, "Error"), (429, "Error")])
         ) { request, context in
             var request = request
             let body = try await request.decodeJSON(as: PasswordChange.self, context: context)

@@ -67,9 +67,9 @@ public struct AccountService: Sendable {
         }
         let kind = AccountKind(rawValue: request.role ?? AccountKind.client.rawValue)
         if kind == nil { errors.add("role", "Must be \"client\" or \"specialist\".") }
-        let firstName = fields.name("first_name", request.first_name, &errors)
-        let lastName = fields.name("last_name", request.last_name, &errors)
-        let middleName = fields.name("middle_name", request.middle_name, &errors)
+        let firstName = AccountFields.name("first_name", request.first_name, &errors)
+        let lastName = AccountFields.name("last_name", request.last_name, &errors)
+        let middleName = AccountFields.name("middle_name", request.middle_name, &errors)
         for problem in policy.problems(request.password, identifiers: [request.email, request.username, request.first_name, request.last_name]) {
             errors.add("password", problem)
         }
@@ -90,11 +90,11 @@ public struct AccountService: Sendable {
     /// per login; the lockout counts failures per account, so guessing from many addresses locks too.
     func login(_ request: LoginRequest, client: ClientInfo) async throws -> SessionService.Grant {
         guard let name = request.name else { throw APIError.validation(["login": ["This field is required."]]) }
-        let login = LoginName(name, region: settings.defaultPhoneRegion)
+        let login = try LoginName.checked(name, field: "login", region: settings.defaultPhoneRegion)
         try await limiter.hit("token:ip:\(client.ipAddress)", settings.tokenRateLimit)
         try await limiter.hit("token:login:\(login.key)", settings.tokenLoginRateLimit)
         let user = try await database.read { db in try await self.users.find(login, db) }
-        let lockKey = user.map { "user:\($0.id.uuidString.lowercased())" } ?? "login:\(login.key)"
+        let lockKey = user.map { Self.lockKey($0.id) } ?? "login:\(login.key)"
         do {
             try await lockout.check(lockKey)
         } catch {
@@ -146,60 +146,98 @@ public struct AccountService: Sendable {
     }
 
     /// Changes names and identifiers; a new e-mail or phone is unverified again. At least one
-    /// identifier must remain.
-    func update(_ id: UUID, _ change: ProfileChange) async throws -> UserResponse {
-        let fields = self.fields
-        let users = self.users
+    /// identifier must remain. Changing an identifier is how a stolen access token would become a
+    /// stolen account (the thief resets the password through the new address), so it needs the
+    /// current password, and the old address hears of a new one.
+    func update(_ identity: Identity, _ change: ProfileChange, client: ClientInfo) async throws -> UserResponse {
+        let id = identity.userID
+        guard let before = try await database.read({ db in try await self.users.find(id, db) }) else { throw APIError.notFound }
+        let proposed = try applying(change, to: before)
+        if proposed.identifiers != before.identifiers {
+            try await confirmPassword(change.current_password, of: before, client: client)
+            if let email = proposed.email, proposed.email?.lowercased() != before.email?.lowercased() {
+                try await recovery.limitMail(to: email, for: id)
+            }
+        }
+        let now = clock.now()
         try await database.transaction { db in
-            guard var user = try await users.find(id, db) else { throw APIError.notFound }
-            var errors = FieldErrors()
-            func identifier(_ change: Change<String>, _ current: String?, _ check: (String, inout FieldErrors) -> String?) -> String? {
-                switch change {
-                case .unchanged: current
-                case .cleared: nil
-                case .set(let raw): raw.isEmpty ? nil : check(raw, &errors) ?? current
-                }
-            }
-            let email = identifier(change.email, user.email, fields.email)
-            let phone = identifier(change.phone, user.phone, fields.phone)
-            let username = identifier(change.username, user.username, fields.username)
-            if email == nil && phone == nil && username == nil {
-                errors.add("non_field_errors", "An account needs an email, a phone or a username.")
-            }
-            func name(_ field: String, _ change: Change<String>, _ current: String) -> String {
-                switch change {
-                case .unchanged: current
-                case .cleared: ""
-                case .set(let raw): fields.name(field, raw, &errors)
-                }
-            }
-            user.firstName = name("first_name", change.first_name, user.firstName)
-            user.lastName = name("last_name", change.last_name, user.lastName)
-            user.middleName = name("middle_name", change.middle_name, user.middleName)
-            try errors.throwIfAny()
-            if let field = try await users.takenField(
-                email: email?.lowercased() == user.email?.lowercased() ? nil : email,
-                phone: phone == user.phone ? nil : phone,
-                username: username?.lowercased() == user.username?.lowercased() ? nil : username, except: id, db)
+            guard let current = try await self.users.find(id, db) else { throw APIError.notFound }
+            let user = try self.applying(change, to: current)
+            if let field = try await self.users.takenField(
+                email: user.email?.lowercased() == current.email?.lowercased() ? nil : user.email,
+                phone: user.phone == current.phone ? nil : user.phone,
+                username: user.username?.lowercased() == current.username?.lowercased() ? nil : user.username, except: id, db)
             {
                 throw APIError.alreadyExists(field)
             }
-            let newEmail = email?.lowercased() != user.email?.lowercased()
-            if newEmail { user.emailVerified = false }
-            if phone != user.phone { user.phoneVerified = false }
-            (user.email, user.phone, user.username) = (email, phone, username)
-            try await users.saveProfile(user, db)
-            if newEmail { try await self.recovery.sendVerification(user, db) }
+            try await self.users.saveProfile(user, db)
+            guard user.email?.lowercased() != current.email?.lowercased() else { return }
+            // Links mailed to the old address must not keep working for it.
+            try await self.recovery.retireLinks(of: id, at: now, db)
+            try await self.recovery.sendVerification(user, db)
+            if let old = current.email { try await self.recovery.mail.emailChanged(current, from: old, to: user.email, db) }
+            try await self.audit.record(AuditEvent("email.changed", user: id, actor: id, client: client), db)
         }
         return try await me(id)
     }
 
+    /// `user` with a PATCH of `/me` applied and checked; a new e-mail or phone is unverified.
+    private func applying(_ change: ProfileChange, to user: User) throws(APIError) -> User {
+        var user = user
+        var errors = FieldErrors()
+        func identifier(_ change: Change<String>, _ current: String?, _ check: (String, inout FieldErrors) -> String?) -> String? {
+            switch change {
+            case .unchanged: current
+            case .cleared: nil
+            case .set(let raw): raw.isEmpty ? nil : check(raw, &errors) ?? current
+            }
+        }
+        let email = identifier(change.email, user.email, fields.email)
+        let phone = identifier(change.phone, user.phone, fields.phone)
+        let username = identifier(change.username, user.username, fields.username)
+        if email == nil && phone == nil && username == nil {
+            errors.add("non_field_errors", "An account needs an email, a phone or a username.")
+        }
+        func name(_ field: String, _ change: Change<String>, _ current: String) -> String {
+            switch change {
+            case .unchanged: current
+            case .cleared: ""
+            case .set(let raw): AccountFields.name(field, raw, &errors)
+            }
+        }
+        user.firstName = name("first_name", change.first_name, user.firstName)
+        user.lastName = name("last_name", change.last_name, user.lastName)
+        user.middleName = name("middle_name", change.middle_name, user.middleName)
+        try errors.throwIfAny()
+        if email?.lowercased() != user.email?.lowercased() { user.emailVerified = false }
+        if phone != user.phone { user.phoneVerified = false }
+        (user.email, user.phone, user.username) = (email, phone, username)
+        return user
+    }
+
+    /// Checks a password a signed-in caller types again to prove it is them. Like a sign-in it is
+    /// rate-limited and its failures count towards the account's lockout: a stolen access token
+    /// must not become a way to guess the password.
+    private func confirmPassword(_ password: String?, of user: User, field: String = "current_password", client: ClientInfo) async throws {
+        guard let password, !password.isEmpty else { throw APIError.validation([field: ["This field is required."]]) }
+        try await limiter.hit("password:user:\(user.id.uuidString.lowercased())", settings.tokenLoginRateLimit)
+        try await lockout.check(Self.lockKey(user.id))
+        let outcome = password.utf8.count > PasswordPolicy.maximumBytes ? .mismatch : try await hasher.verify(password, against: user.passwordHash)
+        guard case .match = outcome else {
+            try await lockout.recordFailure(Self.lockKey(user.id))
+            try await audit.record(AuditEvent("password.confirm_failed", user: user.id, actor: user.id, client: client))
+            throw APIError.validation([field: ["Your current password was entered incorrectly."]])
+        }
+        try await lockout.recordSuccess(Self.lockKey(user.id))
+    }
+
+    /// The lockout counts failures per account, whichever call they come from.
+    private static func lockKey(_ id: UUID) -> String { "user:\(id.uuidString.lowercased())" }
+
     /// Sets a new password and ends every other session of the user.
     func changePassword(_ identity: Identity, _ request: PasswordChange, client: ClientInfo) async throws {
         guard let user = try await database.read({ db in try await self.users.find(identity.userID, db) }) else { throw APIError.notFound }
-        guard case .match = try await hasher.verify(request.current_password, against: user.passwordHash) else {
-            throw APIError.validation(["current_password": ["Your current password was entered incorrectly."]])
-        }
+        try await confirmPassword(request.current_password, of: user, client: client)
         var errors = FieldErrors()
         for problem in policy.problems(request.new_password, identifiers: [user.email, user.username, user.firstName, user.lastName]) {
             errors.add("new_password", problem)
@@ -209,6 +247,7 @@ public struct AccountService: Sendable {
         let now = clock.now()
         try await database.transaction { db in
             try await self.users.setPasswordHash(hash, for: user.id, db)
+            try await self.recovery.retireLinks(of: user.id, at: now, db)
             let ended = try await self.sessions.store.revokeAll(userID: user.id, keeping: identity.sessionID, at: now, db)
             try await self.audit.record(AuditEvent("password.changed", user: user.id, actor: user.id, client: client, detail: ["sessions_ended": String(ended)]), db)
         }

@@ -29,6 +29,15 @@ struct OneTimeTokens: Sendable {
         return token
     }
 
+    /// The user an unused, unexpired token was issued to, without using it up.
+    func holder(of token: String, _ purpose: Purpose, at now: Date, _ db: any SQLDatabase) async throws -> UUID? {
+        guard token.utf8.count <= 256 else { return nil }
+        return try await db.select().column("user_id").from("one_time_tokens")
+            .where("token_hash", .equal, SQLBind(Self.digest(token))).where("purpose", .equal, SQLBind(purpose.rawValue))
+            .where("used_at", .is, SQLLiteral.null).where("expires_at", .greaterThan, SQLBind(now))
+            .first(decodingColumn: "user_id", as: UUID.self)
+    }
+
     /// Uses up a token: the user and e-mail it was issued for, or a 400 naming `token`.
     func consume(_ token: String, _ purpose: Purpose, at now: Date, _ db: any SQLDatabase) async throws -> (userID: UUID, email: String?) {
         let invalid = APIError.validation(["token": ["This link is invalid or has expired."]])
@@ -46,5 +55,18 @@ struct OneTimeTokens: Sendable {
     private func retire(_ purpose: Purpose, for userID: UUID, at now: Date, _ db: any SQLDatabase) async throws {
         try await db.update("one_time_tokens").set("used_at", to: SQLBind(now)).where("user_id", .equal, SQLBind(userID))
             .where("purpose", .equal, SQLBind(purpose.rawValue)).where("used_at", .is, SQLLiteral.null).run()
+    }
+
+    /// Deletes tokens that can no longer be used: spent, or expired.
+    func prune(at now: Date, _ db: any SQLDatabase) async throws -> Int {
+        try await db.delete(from: "one_time_tokens")
+            .where { $0.where("expires_at", .lessThan, SQLBind(now)).orWhere("used_at", .isNot, SQLLiteral.null) }
+            .returning("token_hash").all().count
+    }
+
+    /// Every unused token of the user stops working, whatever its purpose.
+    func retireAll(for userID: UUID, at now: Date, _ db: any SQLDatabase) async throws {
+        try await db.update("one_time_tokens").set("used_at", to: SQLBind(now)).where("user_id", .equal, SQLBind(userID))
+            .where("used_at", .is, SQLLiteral.null).run()
     }
 }

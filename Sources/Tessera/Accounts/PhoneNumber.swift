@@ -48,7 +48,11 @@ public struct PhoneNumber: Sendable, Equatable, CustomStringConvertible {
 
     /// Reads what a person typed: `+7 (918) 702-09-87`, `8 918 702 09 87`, `79187020987` and
     /// `9187020987` all name the same number in region RU. Returns nil for anything else.
+    /// No way of writing a phone number needs more; longer input is refused before it is read.
+    static let maximumInputLength = 40
+
     public init?(_ text: String, region: PhoneRegion) {
+        guard text.count <= Self.maximumInputLength else { return nil }
         var digits = ""
         var international = false
         for (index, character) in text.trimmingCharacters(in: .whitespaces).enumerated() {

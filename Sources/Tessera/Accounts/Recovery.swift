@@ -24,11 +24,26 @@ struct Recovery: Sendable {
     }
 
     func requestVerification(_ identity: Identity) async throws {
+        guard let user = try await database.read({ db in try await self.users.find(identity.userID, db) }) else { throw APIError.notFound }
+        guard let email = user.email else { throw APIError.validation(["email": ["The account has no e-mail address."]]) }
+        try await limitMail(to: email, for: user.id)
         try await database.transaction { db in
             guard let user = try await self.users.find(identity.userID, db) else { throw APIError.notFound }
-            guard user.email != nil else { throw APIError.validation(["email": ["The account has no e-mail address."]]) }
             try await self.sendVerification(user, db)
         }
+    }
+
+    /// Mail a signed-in caller can make Tessera send is counted per account and per recipient, so
+    /// nobody can use it to flood an address.
+    func limitMail(to email: String, for userID: UUID) async throws {
+        try await limiter.hit("mail:user:\(userID.uuidString.lowercased())", settings.mailRateLimit)
+        try await limiter.hit("mail:to:\(email.lowercased())", settings.mailRateLimit)
+    }
+
+    /// Retires every verification and reset link of the account still outstanding: after a new
+    /// password or a new address, a link mailed before must not work.
+    func retireLinks(of userID: UUID, at now: Date, _ db: any SQLDatabase) async throws {
+        try await tokens.retireAll(for: userID, at: now, db)
     }
 
     /// Confirms the address the token was issued for, if it is still the user's address.
@@ -47,7 +62,7 @@ struct Recovery: Sendable {
 
     /// Always the same answer: whether the account exists is not for the caller to learn.
     func requestReset(login: String, client: ClientInfo) async throws {
-        let name = LoginName(login, region: settings.defaultPhoneRegion)
+        let name = try LoginName.checked(login, field: "login", region: settings.defaultPhoneRegion)
         try await limiter.hit("reset:ip:\(client.ipAddress)", settings.resetRateLimit)
         try await limiter.hit("reset:login:\(name.key)", settings.resetRateLimit)
         let now = clock.now()
@@ -63,10 +78,7 @@ struct Recovery: Sendable {
     func confirmReset(token: String, newPassword: String, client: ClientInfo) async throws {
         let now = clock.now()
         // Checked before hashing so a bad link costs no hash; consumed below in the same transaction as the change.
-        let userID = try await database.read { db in
-            try await db.select().column("user_id").from("one_time_tokens").where("token_hash", .equal, SQLBind(OneTimeTokens.digest(token)))
-                .first(decodingColumn: "user_id", as: UUID.self)
-        }
+        let userID = try await database.read { db in try await self.tokens.holder(of: token, .resetPassword, at: now, db) }
         guard let userID, let user = try await database.read({ db in try await self.users.find(userID, db) }) else {
             throw APIError.validation(["token": ["This link is invalid or has expired."]])
         }
@@ -79,6 +91,7 @@ struct Recovery: Sendable {
         try await database.transaction { db in
             _ = try await self.tokens.consume(token, .resetPassword, at: now, db)
             try await self.users.setPasswordHash(hash, for: userID, db)
+            try await self.retireLinks(of: userID, at: now, db)
             let ended = try await self.sessions.revokeAll(userID: userID, at: now, db)
             try await self.audit.record(AuditEvent("password.reset", user: userID, client: client, detail: ["sessions_ended": String(ended)]), db)
         }

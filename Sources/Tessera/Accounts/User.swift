@@ -57,6 +57,9 @@ public struct User: Sendable, Equatable {
     public let dateJoined: Date
     public var lastLogin: Date?
 
+    /// What a login can name the account by; changing any of them needs the password.
+    var identifiers: [String?] { [email?.lowercased(), phone, username?.lowercased()] }
+
     static let columns = [
         "id", "email", "phone", "username", "password_hash", "first_name", "last_name", "middle_name", "kind", "status",
         "email_verified", "phone_verified", "date_joined", "last_login",

@@ -8,6 +8,7 @@ struct UserAdministration: Sendable {
     let database: any Database
     let users: UserStore
     let sessions: SessionService
+    let access: AccessControl
     let audit: AuditLog
     let mail: AccountMail
     let clock: Clock
@@ -63,15 +64,28 @@ struct UserAdministration: Sendable {
     }
 
     /// Changes what an administrator may change; `disabled` (or `rejected`) ends every session in
-    /// the same transaction, so the user's tokens stop working on the next request.
+    /// the same transaction, so the user's tokens stop working on the next request. Nobody acts on
+    /// a user who may do more than they may, and letting a sign-up in is an approval, whichever
+    /// way it is asked for.
     func update(_ id: UUID, _ change: Change, by actor: Identity, client: ClientInfo) async throws -> UserResponse {
+        var errors = FieldErrors()
+        let firstName = change.first_name.map { AccountFields.name("first_name", $0, &errors) }
+        let lastName = change.last_name.map { AccountFields.name("last_name", $0, &errors) }
+        let middleName = change.middle_name.map { AccountFields.name("middle_name", $0, &errors) }
+        try errors.throwIfAny()
         let now = clock.now()
         try await database.transaction { db in
             guard var user = try await self.users.find(id, db) else { throw APIError.notFound }
+            try await self.access.requireActing(actor.userID, on: id, db)
             let before = user.status
-            user.firstName = change.first_name ?? user.firstName
-            user.lastName = change.last_name ?? user.lastName
-            user.middleName = change.middle_name ?? user.middleName
+            if change.status == .active, before == .pending || before == .rejected,
+                try await !self.access.allows(actor.userID, PermissionKey("registrations", "approve"), db)
+            {
+                throw APIError(.forbidden, "permission_denied", "Letting a \(before.rawValue) account in needs the registrations:approve permission.")
+            }
+            user.firstName = firstName ?? user.firstName
+            user.lastName = lastName ?? user.lastName
+            user.middleName = middleName ?? user.middleName
             user.emailVerified = change.email_verified ?? user.emailVerified
             user.phoneVerified = change.phone_verified ?? user.phoneVerified
             try await self.users.saveProfile(user, db)
@@ -104,6 +118,7 @@ struct UserAdministration: Sendable {
         let now = clock.now()
         return try await database.transaction { db in
             guard try await self.users.find(id, db) != nil else { throw APIError.notFound }
+            try await self.access.requireActing(actor.userID, on: id, db)
             let count = try await self.sessions.store.revokeAll(userID: id, at: now, db)
             try await self.audit.record(AuditEvent("sessions.revoked_all", user: id, actor: actor.userID, client: client, detail: ["count": String(count)]), db)
             return count

@@ -13,14 +13,13 @@ extension UserAdministration {
                 ], responses: [(200, "UserPage"), (400, "Error"), (403, "Error")]).requiring("users")
         ) { request, context in
             let page = try PageRequest(request)
-            let query = request.uri.queryParameters
             var filter = Filter()
-            if let status = query["status"] {
-                guard let value = AccountStatus(rawValue: String(status)) else { throw APIError.validation(["status": ["Unknown status."]]) }
+            if let status = try request.queryText("status") {
+                guard let value = AccountStatus(rawValue: status) else { throw APIError.validation(["status": ["Unknown status."]]) }
                 filter.status = value
             }
-            filter.role = query["role"].map(String.init)
-            filter.text = query["q"].map(String.init)
+            filter.role = try request.queryText("role", maxLength: 64)
+            filter.text = try request.queryText("q")
             let (total, users) = try await list(filter, page: page)
             return try Page(users, count: total, page: page, request: request)
         }
@@ -60,7 +59,7 @@ extension UserAdministration {
                 ], responses: [(200, "UserPage"), (403, "Error")]).requiring("registrations")
         ) { request, context in
             let page = try PageRequest(request)
-            let text = request.uri.queryParameters["status"].map(String.init) ?? "pending"
+            let text = try request.queryText("status") ?? "pending"
             guard let status = AccountStatus(rawValue: text), status != .disabled else { throw APIError.validation(["status": ["Unknown status."]]) }
             let (total, users) = try await list(Filter(status: status), page: page)
             return try Page(users, count: total, page: page, request: request)
@@ -87,13 +86,12 @@ extension AuditLog {
                 ], responses: [(200, "AuditPage"), (400, "Error"), (403, "Error")]).requiring("audit")
         ) { request, context in
             let page = try PageRequest(request)
-            let query = request.uri.queryParameters
             var userID: UUID?
-            if let text = query["user_id"] {
-                guard let id = UUID(uuidString: String(text)) else { throw APIError.validation(["user_id": ["Must be a user id."]]) }
+            if let text = try request.queryText("user_id", maxLength: 64) {
+                guard let id = UUID(uuidString: text) else { throw APIError.validation(["user_id": ["Must be a user id."]]) }
                 userID = id
             }
-            let (total, entries) = try await list(event: query["event"].map(String.init), userID: userID, page: page)
+            let (total, entries) = try await list(event: try request.queryText("event", maxLength: 100), userID: userID, page: page)
             return try Page(entries, count: total, page: page, request: request)
         }
     }

@@ -19,6 +19,7 @@ public struct Tessera: Sendable {
     let limiter: RateLimiter
     let outbox: OutboxWorker
     let revocations: Revocations
+    let housekeeping: Housekeeping
 
     public static func make(settings: Settings, clock: Clock = .system, logger: Logger) async throws -> Tessera {
         let database = try await openDatabase(settings.databaseURL, logger: logger)
@@ -40,8 +41,10 @@ public struct Tessera: Sendable {
             database: database, users: users, sessions: sessions, hasher: hasher, policy: PasswordPolicy(), recovery: recovery,
             lockout: LoginLockout(database: database, clock: clock, policy: settings.lockout, enabled: settings.rateLimits), limiter: limiter,
             audit: audit, settings: settings, clock: clock, logger: logger)
-        let administration = UserAdministration(database: database, users: users, sessions: sessions, audit: audit, mail: mail, clock: clock)
-        let access = AccessService(database: database, access: AccessControl(database: database, users: users), audit: audit, users: users)
+        let accessControl = AccessControl(database: database, users: users)
+        let administration = UserAdministration(
+            database: database, users: users, sessions: sessions, access: accessControl, audit: audit, mail: mail, clock: clock)
+        let access = AccessService(database: database, access: accessControl, audit: audit, users: users)
         let transport: any MailTransport =
             if let url = settings.smtpURL, let configuration = SMTPConfiguration(url: url) {
                 SMTPClient(configuration: configuration)
@@ -49,10 +52,13 @@ public struct Tessera: Sendable {
                 LogTransport(logger: logger)
             }
         let outbox = OutboxWorker(database: database, transport: transport, from: settings.mailFrom, clock: clock, logger: logger)
+        let housekeeping = Housekeeping(
+            database: database, sessions: sessionStore, tokens: recovery.tokens, limiter: limiter, lockout: accounts.lockout, outbox: mail.outbox,
+            settings: settings, clock: clock, logger: logger)
         return Tessera(
             settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts,
             recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox,
-            revocations: revocations)
+            revocations: revocations, housekeeping: housekeeping)
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections.
@@ -70,6 +76,7 @@ public struct Tessera: Sendable {
         if !settings.corsOrigins.isEmpty {
             router.add(middleware: OriginCORSMiddleware(origins: settings.corsOrigins))
         }
+        router.add(middleware: NoStoreMiddleware())
         router.add(middleware: ErrorMiddleware(catalog: routes.catalog))
         router.add(middleware: ClientAddressMiddleware(trusted: settings.trustedProxies))
         if let throttle = settings.throttle {
@@ -91,7 +98,10 @@ public struct Tessera: Sendable {
             router: router,
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Tessera"),
             // Shut down in reverse: the worker and the feed stop before the connections they use.
-            services: [database, outbox, ChangeFeed(database: database, followers: [revocations, accounts.users.cache], logger: logger)],
+            services: [
+                database, outbox, housekeeping, keys,
+                ChangeFeed(database: database, followers: [revocations, accounts.users.cache, keys], logger: logger),
+            ],
             logger: logger
         )
         app.beforeServerStarts { try await self.prepare() }

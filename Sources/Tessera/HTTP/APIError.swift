@@ -53,6 +53,11 @@ extension APIError {
     public static let unsupportedMediaType = APIError(
         .unsupportedMediaType, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json).")
     public static let internalError = APIError(.internalServerError, "internal_error", "Internal server error.")
+    public static let databaseUnavailable: APIError = {
+        var error = APIError(.serviceUnavailable, "database_unavailable", "The database is unavailable; try again shortly.")
+        error.headers[.retryAfter] = "5"
+        return error
+    }()
 
     public static func alreadyExists(_ field: String) -> APIError {
         APIError(.conflict, "already_exists", "A user with this \(field) already exists.", fields: [field: ["A user with this \(field) already exists."]])

@@ -28,12 +28,32 @@ public struct IPRange: Sendable, Equatable {
         return true
     }
 
+    /// An address's bytes; an IPv4-mapped IPv6 address (`::ffff:10.1.2.3`, what a dual-stack
+    /// socket reports for an IPv4 peer) is its IPv4 address, so it matches IPv4 ranges.
     static func bytes(_ text: String) -> [UInt8]? {
         var v4 = in_addr()
         if inet_pton(AF_INET, text, &v4) == 1 { return withUnsafeBytes(of: v4) { Array($0) } }
         var v6 = in6_addr()
-        if inet_pton(AF_INET6, text, &v6) == 1 { return withUnsafeBytes(of: v6) { Array($0) } }
-        return nil
+        guard inet_pton(AF_INET6, text, &v6) == 1 else { return nil }
+        let bytes = withUnsafeBytes(of: v6) { Array($0) }
+        return bytes.starts(with: mappedPrefix) ? Array(bytes.suffix(4)) : bytes
+    }
+
+    private static let mappedPrefix: [UInt8] = Array(repeating: 0, count: 10) + [0xFF, 0xFF]
+
+    /// The address an `X-Forwarded-For` hop or a peer names, in its plain form: a port
+    /// (`1.2.3.4:5678`, `[2001:db8::1]:443`) dropped and an IPv4-mapped address written as IPv4.
+    /// nil when it names no address.
+    static func address(_ text: String) -> String? {
+        var host = Substring(text.trimmingCharacters(in: .whitespaces))
+        if host.hasPrefix("["), let close = host.firstIndex(of: "]") {
+            host = host[host.index(after: host.startIndex)..<close]
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
+            host = host[..<colon]
+        }
+        guard let bytes = bytes(String(host)) else { return nil }
+        if bytes.count == 4 { return bytes.map(String.init).joined(separator: ".") }
+        return String(host)
     }
 }
 
@@ -50,11 +70,12 @@ struct ClientAddressMiddleware: RouterMiddleware {
     }
 
     func resolve(peer: String?, forwarded: [String]) -> String {
-        guard let peer, !trusted.isEmpty, trusted.contains(where: { $0.contains(peer) }) else { return peer ?? "" }
-        let hops = forwarded.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }
-        for hop in hops.reversed() where IPRange.bytes(hop) != nil {
-            if !trusted.contains(where: { $0.contains(hop) }) { return hop }
+        guard let peer = peer.map({ IPRange.address($0) ?? $0 }) else { return "" }
+        guard !trusted.isEmpty, trusted.contains(where: { $0.contains(peer) }) else { return peer }
+        let hops = forwarded.flatMap { $0.split(separator: ",") }.compactMap { IPRange.address(String($0)) }
+        for hop in hops.reversed() where !trusted.contains(where: { $0.contains(hop) }) {
+            return hop
         }
-        return hops.first(where: { IPRange.bytes($0) != nil }) ?? peer
+        return hops.first ?? peer
     }
 }

@@ -15,6 +15,9 @@ struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             throw error
         } catch let error as UniqueViolation {
             throw APIError.alreadyExists(UserField(column: error.column))
+        } catch let error as DatabaseUnavailable {
+            context.logger.error("database unavailable", metadata: ["error": "\(error.reason)"])
+            throw APIError.databaseUnavailable
         } catch let error as any HTTPResponseError {
             throw translate(error, request)
         } catch {

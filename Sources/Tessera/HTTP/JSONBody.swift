@@ -23,11 +23,32 @@ extension Request {
         if let contentType = headers[.contentType], !contentType.lowercased().hasPrefix("application/json") {
             throw APIError.unsupportedMediaType
         }
+        // PostgreSQL cannot store a NUL in text and SQLite would keep it inside an identifier: no
+        // string of this API may hold one, so it is refused before any field is read.
+        if JSONText.hasEscapedNUL(buffer.readableBytesView) {
+            throw APIError.validation("Text may not contain NUL characters.")
+        }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
             throw APIError(decoding: error)
         }
+    }
+}
+
+enum JSONText {
+    /// Whether a JSON text holds `\u0000` in a string (a raw NUL byte is not JSON at all).
+    /// Escapes are skipped whole, so an escaped backslash followed by `u0000` is not one.
+    static func hasEscapedNUL(_ bytes: some Collection<UInt8>) -> Bool {
+        var iterator = bytes.makeIterator()
+        while let byte = iterator.next() {
+            guard byte == UInt8(ascii: "\\") else { continue }
+            guard iterator.next() == UInt8(ascii: "u") else { continue }
+            var digits: [UInt8] = []
+            while digits.count < 4, let digit = iterator.next() { digits.append(digit) }
+            if digits == Array("0000".utf8) { return true }
+        }
+        return false
     }
 }
 

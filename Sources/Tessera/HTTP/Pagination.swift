@@ -6,10 +6,14 @@ struct PageRequest: Sendable {
     let number: Int
     let size: Int
 
+    /// Cannot overflow: `number` is at most `maximumNumber` and `size` at most `maximumSize`.
     var offset: Int { (number - 1) * size }
 
     static let defaultSize = 20
     static let maximumSize = 100
+    /// Far past the end of any list; a larger page number is past the end too (404), and bounding
+    /// it keeps `offset` arithmetic and the SQL `OFFSET` in range.
+    static let maximumNumber = 10_000_000
 
     init(number: Int = 1, size: Int = PageRequest.defaultSize) {
         self.number = number
@@ -22,6 +26,7 @@ struct PageRequest: Sendable {
         var size = Self.defaultSize
         if let text = query["page"] {
             guard let value = Int(String(text)), value >= 1 else { throw APIError.validation(["page": ["A positive integer is required."]]) }
+            guard value <= Self.maximumNumber else { throw APIError(.notFound, "not_found", "Invalid page.") }
             number = value
         }
         if let text = query["page_size"] {

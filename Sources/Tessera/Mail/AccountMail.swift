@@ -26,13 +26,23 @@ struct AccountMail: Sendable {
         try await outbox.enqueue(to: email, subject: "Reset your password", text: text, db)
     }
 
+    /// Told to the old address, so a change its owner did not make does not go unnoticed.
+    func emailChanged(_ user: User, from old: String, to new: String?, _ db: any SQLDatabase) async throws {
+        let text =
+            "Hello\(greeting(user)),\n\nthe e-mail address of your account was changed from \(old)\(new.map { " to \($0)" } ?? "")."
+            + "\n\nIf you did not do this, reset your password at once and contact support.\n"
+        try await outbox.enqueue(to: old, subject: "Your e-mail address was changed", text: text, db)
+    }
+
     private func link(_ page: String, _ token: String) -> String {
         var components = URLComponents()
         components.queryItems = [URLQueryItem(name: "token", value: token)]
         return "\(publicURL)/\(page)?\(components.percentEncodedQuery ?? "")"
     }
 
+    /// Names are checked to be one line when set; rows from before that check are cleaned here too.
     private func greeting(_ user: User) -> String {
-        user.firstName.isEmpty ? "" : " \(user.firstName)"
+        let name = String(String.UnicodeScalarView(user.firstName.unicodeScalars.filter { $0.properties.generalCategory != .control }.prefix(150)))
+        return name.isEmpty ? "" : " \(name)"
     }
 }

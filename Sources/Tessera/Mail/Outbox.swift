@@ -34,6 +34,17 @@ struct Outbox: Sendable {
             .run()
         Metrics.mailQueued.increment()
     }
+
+    /// Deletes messages delivered before `sentBefore` and ones that failed for good before
+    /// `failedBefore` (kept longer, for an operator to look into).
+    func prune(sentBefore: Date, failedBefore: Date, _ db: any SQLDatabase) async throws -> Int {
+        try await db.delete(from: "mail_outbox")
+            .where {
+                $0.where { $0.where("status", .equal, SQLBind("sent")).where("sent_at", .lessThan, SQLBind(sentBefore)) }
+                    .orWhere { $0.where("status", .equal, SQLBind("failed")).where("next_attempt_at", .lessThan, SQLBind(failedBefore)) }
+            }
+            .returning("id").all().count
+    }
 }
 
 /// Delivers due outbox rows with retries and exponential back-off. Rows are claimed with a lease
@@ -142,6 +153,8 @@ final class OutboxWorker: Service, Sendable {
                 .set("sent_at", to: sent ? SQLBind(now) : SQLBind(Date?.none))
                 .set("next_attempt_at", to: SQLBind(now.addingTimeInterval(sent ? 0 : Self.backoff(afterAttempt: attempts))))
                 .set("last_error", to: SQLBind(String((error ?? "").prefix(500))))
+                // A delivered body holds a live link; the mailbox has it now, the database need not.
+                .set("body", to: sent ? SQLBind("") as any SQLExpression : SQLColumn("body"))
                 .where("id", .equal, SQLBind(id))
                 .run()
         }

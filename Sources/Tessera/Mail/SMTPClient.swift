@@ -51,8 +51,8 @@ public struct SMTPConfiguration: Sendable {
     }
 
     /// Parses `TESSERA_SMTP_URL`:
-    /// - `smtp://user:pass@host:port`: STARTTLS when the server offers it; `?starttls=require` insists on
-    ///   it, `?starttls=never` never uses it. Default port 587 when credentials are given (submission),
+    /// - `smtp://user:pass@host:port`: STARTTLS required, or, to a loopback host, used when the server
+    ///   offers it; `?starttls=require` insists on it, `?starttls=never` never uses it. Default port 587 when credentials are given (submission),
     ///   25 otherwise.
     /// - `smtps://user:pass@host:port`: implicit TLS, default port 465.
     ///
@@ -85,7 +85,9 @@ public struct SMTPConfiguration: Sendable {
         let defaultPort: Int
         switch (scheme, startTLS) {
         case ("smtp", nil), ("smtp", "auto"):
-            security = .startTLSIfAvailable
+            // Mail carries live links: past this machine it is never sent in clear text unless the
+            // URL says so.
+            security = Self.isLoopback(host) ? .startTLSIfAvailable : .startTLS
         case ("smtp", "require"), ("smtp", "required"), ("smtp", "always"):
             security = .startTLS
         case ("smtp", "never"), ("smtp", "none"), ("smtp", "off"):
@@ -107,6 +109,12 @@ public struct SMTPConfiguration: Sendable {
             username: username,
             password: password
         )
+    }
+}
+
+extension SMTPConfiguration {
+    static func isLoopback(_ host: String) -> Bool {
+        host.lowercased() == "localhost" || host == "::1" || host.hasPrefix("127.")
     }
 }
 

@@ -96,8 +96,11 @@ public struct PasswordHasher: Sendable {
             legacy = Bcrypt.verify(prehashed, hash: String(encoded.dropFirst("bcrypt_sha256$".count)))
         } else if encoded.hasPrefix("bcrypt$") {
             legacy = Bcrypt.verify(password, hash: String(encoded.dropFirst("bcrypt$".count)))
-        } else if encoded.hasPrefix("$2a$") || encoded.hasPrefix("$2b$") || encoded.hasPrefix("$2y$") {
+        } else if encoded.hasPrefix("$2a$") || encoded.hasPrefix("$2b$") {
             legacy = Bcrypt.verify(password, hash: encoded)
+        } else if encoded.hasPrefix("$2y$") {
+            // PHP's name for the same algorithm as $2b$, which is all OpenBSD's checker reads.
+            legacy = Bcrypt.verify(password, hash: "$2b$" + encoded.dropFirst(4))
         } else {
             legacy = false
         }

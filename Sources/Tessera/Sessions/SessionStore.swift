@@ -72,4 +72,12 @@ struct SessionStore: Sendable {
         return ended.count
     }
 
+    /// Deletes sessions that ended before `cutoff`: expired, or revoked so long ago that every
+    /// access token issued for them has expired too (the caller picks the cutoff accordingly;
+    /// a revoked row must outlive its tokens, or a restart would forget the revocation).
+    func prune(endedBefore cutoff: Date, _ db: any SQLDatabase) async throws -> Int {
+        try await db.delete(from: "sessions")
+            .where { $0.where("revoked_at", .lessThan, SQLBind(cutoff)).orWhere("expires_at", .lessThan, SQLBind(cutoff)) }
+            .returning("id").all().count
+    }
 }

@@ -48,6 +48,7 @@ public struct Settings: Sendable {
     public var tokenLoginRateLimit: RateLimit?
     public var registerRateLimit: RateLimit?
     public var resetRateLimit: RateLimit?
+    public var mailRateLimit: RateLimit?
     public var throttle: RateLimit?
 
     /// The settings' names without the `TESSERA_` prefix, with their defaults; the README's table.
@@ -83,6 +84,7 @@ public struct Settings: Sendable {
         "RATE_LIMIT_TOKEN_LOGIN": "10/1m",
         "RATE_LIMIT_REGISTER": "10/1m",
         "RATE_LIMIT_RESET": "5/1m",
+        "RATE_LIMIT_MAIL": "5/1h",
         "THROTTLE": "off",
     ]
 
@@ -154,6 +156,7 @@ public struct Settings: Sendable {
         tokenLoginRateLimit = try limit("RATE_LIMIT_TOKEN_LOGIN")
         registerRateLimit = try limit("RATE_LIMIT_REGISTER")
         resetRateLimit = try limit("RATE_LIMIT_RESET")
+        mailRateLimit = try limit("RATE_LIMIT_MAIL")
         throttle = try limit("THROTTLE")
     }
 

@@ -75,6 +75,13 @@ extension SQLDatabase {
     }
 }
 
+/// The database cannot be reached or cannot serve now (server down, connection lost, busy beyond
+/// its timeout): the request is answered 503 and the cause logged, and the next one may succeed.
+public struct DatabaseUnavailable: Error, Sendable, CustomStringConvertible {
+    public let reason: String
+    public var description: String { "database unavailable: \(reason)" }
+}
+
 /// Thrown when a write breaks a unique constraint; `column` names the first column of the index.
 public struct UniqueViolation: Error, Sendable {
     public let column: String

@@ -75,7 +75,7 @@ public struct Migrator: Sendable {
 }
 
 extension Migration {
-    static let all: [Migration] = [accountsAndSessions, accessAndLifecycle, revokedSessions]
+    static let all: [Migration] = [accountsAndSessions, accessAndLifecycle, revokedSessions, housekeeping]
 
     static let accountsAndSessions = Migration(version: 1, name: "accounts and sessions") { t in
         [
@@ -281,5 +281,16 @@ extension Migration {
     /// Lets every instance load the recently ended sessions into its revocation list at start.
     static let revokedSessions = Migration(version: 3, name: "index of ended sessions") { _ in
         ["CREATE INDEX sessions_revoked_idx ON sessions (revoked_at) WHERE revoked_at IS NOT NULL"]
+    }
+
+    /// Lets housekeeping find what it deletes without reading whole tables.
+    static let housekeeping = Migration(version: 4, name: "indexes for housekeeping") { _ in
+        [
+            "CREATE INDEX sessions_expires_idx ON sessions (expires_at)",
+            "CREATE INDEX one_time_tokens_expires_idx ON one_time_tokens (expires_at)",
+            "CREATE INDEX rate_limit_windows_start_idx ON rate_limit_windows (window_start)",
+            "CREATE INDEX login_failures_last_idx ON login_failures (last_failure_at)",
+            "CREATE INDEX mail_outbox_sent_idx ON mail_outbox (status, sent_at)",
+        ]
     }
 }

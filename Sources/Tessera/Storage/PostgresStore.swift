@@ -4,6 +4,7 @@ import PostgresKit
 import PostgresNIO
 import SQLKit
 import ServiceLifecycle
+import Synchronization
 
 /// PostgreSQL through PostgresNIO's pooled `PostgresClient`; SQLKit runs over each borrowed connection.
 final class PostgresStore: Database {
@@ -26,6 +27,7 @@ final class PostgresStore: Database {
         )
         configuration.options.maximumConnections = 16
         configuration.options.minimumConnections = 2
+        configuration.options.connectTimeout = Self.connectionWait
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
@@ -35,7 +37,7 @@ final class PostgresStore: Database {
 
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await mapErrors {
-            try await self.client.withConnection { connection in
+            try await self.withConnection { connection in
                 try await body(connection.sql(queryLogLevel: nil))
             }
         }
@@ -43,7 +45,36 @@ final class PostgresStore: Database {
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await mapErrors {
-            try await self.client.withConnection { connection in try await connection.sql(queryLogLevel: nil).transaction(begin: "BEGIN", body) }
+            try await self.withConnection { connection in try await connection.sql(queryLogLevel: nil).transaction(begin: "BEGIN", body) }
+        }
+    }
+
+    /// How long a request waits for a connection (and a new connection for its server) before it
+    /// is told the database is unavailable. The pool keeps trying to connect in the background,
+    /// so service resumes by itself once the server is back.
+    static let connectionWait = Duration.seconds(3)
+
+    /// A pooled connection, or `DatabaseUnavailable` when none can be had within `connectionWait`:
+    /// while the server is down, the pool would otherwise hold every request until it returns.
+    private func withConnection<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
+        let leased = Leased()
+        return try await withThrowingTaskGroup(of: R?.self) { group in
+            group.addTask {
+                try await self.client.withConnection { connection in
+                    leased.value.withLock { $0 = true }
+                    return try await body(connection)
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: Self.connectionWait)
+                if !leased.value.withLock({ $0 }) { throw DatabaseUnavailable(reason: "no connection within \(Self.connectionWait)") }
+                return nil
+            }
+            defer { group.cancelAll() }
+            while let result = try await group.next() {
+                if let result { return result }
+            }
+            throw DatabaseUnavailable(reason: "the connection was lost")
         }
     }
 
@@ -97,6 +128,10 @@ final class PostgresStore: Database {
         }
     }
 
+    private final class Leased: Sendable {
+        let value = Mutex(false)
+    }
+
     /// How often the listening connection must prove alive, and how long it may take.
     static let heartbeat = Duration.seconds(5)
 
@@ -108,6 +143,8 @@ final class PostgresStore: Database {
     private func mapErrors<R>(_ body: () async throws -> R) async throws -> R {
         do {
             return try await body()
+        } catch let error as PSQLError where Self.meansUnavailable(error) {
+            throw DatabaseUnavailable(reason: "\(error.code)\(error.serverInfo?[.message].map { ": \($0)" } ?? "")")
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             // detail: "Key (email_key)=(a@b.c) already exists."
             let detail = error.serverInfo?[.detail] ?? ""
@@ -116,6 +153,22 @@ final class PostgresStore: Database {
             }
             let columns = detail[open.upperBound..<close]
             throw UniqueViolation(column: String(columns.split(separator: ",").first ?? columns).trimmingCharacters(in: .whitespaces))
+        }
+    }
+}
+
+extension PostgresStore {
+    /// A lost or refused connection, or a server shutting down or out of resources (SQLSTATE
+    /// classes 08, 53 and 57): the database is unavailable, not the request wrong.
+    static func meansUnavailable(_ error: PSQLError) -> Bool {
+        switch error.code {
+        case .serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed:
+            return true
+        case .server:
+            let state = error.serverInfo?[.sqlState] ?? ""
+            return state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57")
+        default:
+            return false
         }
     }
 }

@@ -90,6 +90,8 @@ final class SQLiteStore: Database {
     private func mapErrors<R>(_ body: () async throws -> R) async throws -> R {
         do {
             return try await body()
+        } catch let error as SQLiteError where [.busy, .locked, .full, .ioError, .cantOpen].contains(error.reason) {
+            throw DatabaseUnavailable(reason: error.message)
         } catch let error as SQLiteError where error.reason == .constraint || error.reason == .constraintUniqueFailed
             || error.reason == .constraintPrimaryKeyFailed
         {

@@ -2,13 +2,20 @@ import Crypto
 import Foundation
 import JWTKit
 import SQLKit
+import ServiceLifecycle
 import Synchronization
 
 /// The keys tokens are signed and checked with. Asymmetric keys live in the database, so every
 /// instance on one PostgreSQL signs with the same key; the newest is active, older ones still verify
 /// until `keys rotate` has pushed them out of the published set. HS256 uses `JWT_SECRET` and
 /// publishes nothing.
-public final class SigningKeys: Sendable {
+///
+/// A rotation reaches every running instance: on PostgreSQL through the change feed at once, and
+/// on either engine through a look at the table every few seconds (a `keys rotate` run against a
+/// SQLite file has no feed to tell the server).
+public final class SigningKeys: ChangeFollower, Service, Sendable {
+    let topic = "keys"
+
     struct Loaded: Sendable {
         let collection: JWTKeyCollection
         let activeKid: String
@@ -48,6 +55,31 @@ public final class SigningKeys: Sendable {
         state.withLock { $0 = loaded }
     }
 
+    /// Loads the stored keys if they differ from the loaded ones (a rotation); keys that have not
+    /// changed keep their remembered tokens. Says whether it reloaded.
+    @discardableResult
+    func refresh() async throws -> Bool {
+        guard algorithm != .hs256, !activeKid.isEmpty else { return false }
+        let stored = try await Self.storedKids(algorithm, database: database)
+        let unchanged = state.withLock { $0.activeKid == stored.first && $0.kids == Set(stored) }
+        guard !unchanged else { return false }
+        try await load()
+        return true
+    }
+
+    /// How often the table is looked at for a rotation the feed could not announce.
+    static let pollInterval = Duration.seconds(5)
+
+    public func run() async throws {
+        while (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.pollInterval) }) != nil {
+            _ = try? await refresh()
+        }
+    }
+
+    func ready() async throws { try await refresh() }
+    func receive(_ payload: String) { Task { _ = try? await self.refresh() } }
+    func lost() {}
+
     /// The claims of a token whose signature these keys have already checked.
     func verifiedClaims(of token: String) -> TokenClaims? {
         state.withLock { $0.verified[token] }
@@ -72,28 +104,44 @@ public final class SigningKeys: Sendable {
     /// `/.well-known/jwks.json`: the public halves of the retained keys.
     public var jwks: JSON { state.withLock { $0.jwks } }
 
-    /// A key id this instance has not loaded may come from a rotation by another instance: reload,
-    /// at most once a second, and say whether it is known now.
+    /// A key id this instance has not loaded may come from a rotation the feed has not announced
+    /// yet: look, at most once a second, and say whether it is known now. Only ids of the form
+    /// Tessera writes are worth a look, and a look that finds the same keys changes nothing, so a
+    /// flood of made-up ids costs one small query a second and empties no remembered token.
     func knows(kid: String) async -> Bool {
         if state.withLock({ $0.kids.contains(kid) }) { return true }
-        guard algorithm != .hs256 else { return false }
+        guard algorithm != .hs256, Self.isWellFormed(kid: kid, algorithm) else { return false }
         let now = Date()
         let due = lastReload.withLock { last in
             guard now.timeIntervalSince(last) > 1 else { return false }
             last = now
             return true
         }
-        guard due, let fresh = try? await Self.loadOrCreate(algorithm: algorithm, secret: secret, database: database) else { return false }
-        state.withLock { $0 = fresh }
-        return fresh.kids.contains(kid)
+        guard due, (try? await refresh()) == true else { return false }
+        return state.withLock { $0.kids.contains(kid) }
     }
 
-    /// Adds a new active key (`tessera keys rotate`); returns its id.
+    /// `1a2b3c4d-es256`: eight hex digits and the algorithm, as `insertKey` names keys.
+    static func isWellFormed(kid: String, _ algorithm: Settings.JWTAlgorithm) -> Bool {
+        let suffix = "-" + algorithm.rawValue.lowercased()
+        guard kid.hasSuffix(suffix), kid.utf8.count == 8 + suffix.utf8.count else { return false }
+        return kid.utf8.prefix(8).allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+    }
+
+    /// Adds a new active key (`tessera keys rotate`) and deletes the ones no longer retained, so a
+    /// retired key is trusted nowhere; running instances hear of it. Returns the new key's id.
     public static func rotate(settings: Settings, database: any Database) async throws -> String {
         guard settings.jwtAlgorithm != .hs256 else {
             throw SettingsError(name: "JWT_SECRET", message: "is the HS256 key: rotate it by changing the secret")
         }
-        return try await insertKey(settings.jwtAlgorithm, database: database)
+        let kid = try await insertKey(settings.jwtAlgorithm, database: database)
+        try await database.transaction { db in
+            let kept = try await Self.storedKids(settings.jwtAlgorithm, db)
+            try await db.delete(from: "signing_keys").where("algorithm", .equal, SQLBind(settings.jwtAlgorithm.rawValue))
+                .where("kid", .notIn, SQLBind.group(kept)).run()
+            try await database.announce("keys", [kid], db) {}
+        }
+        return kid
     }
 
     private static func loadOrCreate(algorithm: Settings.JWTAlgorithm, secret: String?, database: any Database) async throws -> Loaded {
@@ -127,6 +175,17 @@ public final class SigningKeys: Sendable {
             published.append(try await add(algorithm, kid: kid, material: material, to: collection))
         }
         return Loaded(collection: collection, activeKid: rows[0].kid, kids: Set(rows.map(\.kid)), jwks: ["keys": .array(published)])
+    }
+
+    /// The ids of the retained keys, newest first.
+    private static func storedKids(_ algorithm: Settings.JWTAlgorithm, database: any Database) async throws -> [String] {
+        try await database.read { db in try await storedKids(algorithm, db) }
+    }
+
+    private static func storedKids(_ algorithm: Settings.JWTAlgorithm, _ db: any SQLDatabase) async throws -> [String] {
+        try await db.select().column("kid").from("signing_keys").where("algorithm", .equal, algorithm.rawValue)
+            .orderBy("created_at", .descending).orderBy("kid", .descending).limit(retained)
+            .all(decodingColumn: "kid", as: String.self)
     }
 
     /// The retained keys, newest first.
