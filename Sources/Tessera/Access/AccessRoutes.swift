@@ -56,7 +56,7 @@ extension AccessService {
             }
             routes.signedIn(
                 Operation(.patch, path + "/{id}", "Change a \(list.singular)", tag: tag, parameters: [.id], request: "CatalogueChange",
-                    responses: [(200, "CatalogueEntry"), (400, "Error"), (403, "Error"), (404, "Error")]).requiring(list.rawValue)
+                    responses: [(200, "CatalogueEntry"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]).requiring(list.rawValue)
             ) { request, context in
                 var request = request
                 let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
@@ -147,7 +147,7 @@ extension AccessService {
         routes.signedIn(
             Operation(.patch, "/api/v1/roles/{id}", "Change a role", tag: tag,
                 description: "`permissions`, when given, replaces the role's permissions; the admin role cannot be changed.", parameters: [.id],
-                request: "RoleChange", responses: [(200, "Role"), (400, "Error"), (403, "Error"), (404, "Error")]).requiring("roles")
+                request: "RoleChange", responses: [(200, "Role"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]).requiring("roles")
         ) { request, context in
             var request = request
             let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)

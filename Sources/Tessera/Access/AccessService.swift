@@ -328,6 +328,8 @@ struct AccessService: Sendable {
         var errors = FieldErrors()
         for code in codes where !isCodeName(code) { errors.add("roles", "Unknown role.") }
         try errors.throwIfAny()
+        // Taking one's own admin role could leave nobody able to give it back.
+        guard userID != actor.userID else { throw APIError(.forbidden, "permission_denied", "You cannot change your own roles.") }
         return try await database.transaction { db in
             guard try await self.users.find(userID, db) != nil else { throw APIError.notFound }
             try await self.access.requireActing(actor.userID, on: userID, db)

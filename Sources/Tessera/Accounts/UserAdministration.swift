@@ -73,6 +73,10 @@ struct UserAdministration: Sendable {
         let lastName = change.last_name.map { AccountFields.name("last_name", $0, &errors) }
         let middleName = change.middle_name.map { AccountFields.name("middle_name", $0, &errors) }
         try errors.throwIfAny()
+        // An administrator who disabled themselves could be the last one, with nobody to undo it.
+        if id == actor.userID, change.status != nil {
+            throw APIError(.forbidden, "permission_denied", "You cannot change your own status.")
+        }
         let now = clock.now()
         try await database.transaction { db in
             guard var user = try await self.users.find(id, db) else { throw APIError.notFound }

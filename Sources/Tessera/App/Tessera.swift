@@ -93,6 +93,9 @@ public struct Tessera: Sendable {
     }
 
     public func application() -> some ApplicationProtocol {
+        // swift-metrics takes its backend once per process: before the first request's counters
+        // exist, or they would count into nothing.
+        _ = Metrics.registry
         let (router, _) = self.router()
         var app = Application(
             router: router,

@@ -56,7 +56,7 @@ private func describe(_ operation: Operation) -> JSON {
         fields.append(("requestBody", ["required": true, "content": ["application/json": ["schema": Schemas.ref(request)]]]))
     }
     var responses: [(String, JSON)] = []
-    for (status, schema) in operation.responses {
+    for (status, schema) in operation.documentedResponses {
         var response: [(String, JSON)] = [("description", .string(HTTPResponse.Status(code: status).reasonPhrase))]
         if let schema {
             let media = ["HTML": "text/html", "Metrics": "text/plain"][schema] ?? "application/json"
@@ -67,6 +67,30 @@ private func describe(_ operation: Operation) -> JSON {
     }
     fields.append(("responses", .object(responses)))
     return .object(fields)
+}
+
+extension Operation {
+    /// The answers an operation declares, and the errors every operation of its kind can give
+    /// whether it says so or not: 400 for a bad body or query, 413 and 415 for a body, 401 behind
+    /// a token, 403 behind a permission, 404 for an id in the path, 429 for the general throttle
+    /// and 503 while the database is away. Clients (and the fuzzer in CI) may rely on the list.
+    var documentedResponses: [(Int, String?)] {
+        var statuses = Set(responses.map(\.0))
+        var all = responses
+        func add(_ status: Int, when condition: Bool) {
+            if condition, statuses.insert(status).inserted { all.append((status, "Error")) }
+        }
+        let api = path.hasPrefix("/api/")
+        add(400, when: request != nil || parameters.contains { $0.location == "query" })
+        add(401, when: access == .signedIn)
+        add(403, when: permission != nil)
+        add(404, when: path.contains("{") || parameters.contains { $0.name == "page" })
+        add(413, when: request != nil)
+        add(415, when: request != nil)
+        add(429, when: api)
+        add(503, when: api)
+        return all.sorted { $0.0 < $1.0 }
+    }
 }
 
 /// `post /api/v1/auth/token/refresh` → `post_auth_token_refresh`.

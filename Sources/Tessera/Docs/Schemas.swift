@@ -4,6 +4,9 @@ enum Schemas {
     static let nullableString: JSON = ["type": ["string", "null"]]
     static let dateTime: JSON = ["type": "string", "format": "date-time"]
     static let uuid: JSON = ["type": "string", "format": "uuid"]
+    static func text(_ maxLength: Int) -> JSON { ["type": "string", "maxLength": .number(Double(maxLength))] }
+    static let name = text(150)
+    static let password: JSON = ["type": "string", "minLength": 8, "maxLength": 1024]
 
     static func object(_ properties: [(String, JSON)], required: [String] = []) -> JSON {
         var pairs: [(String, JSON)] = [("type", "object"), ("properties", .object(properties))]
@@ -50,8 +53,9 @@ enum Schemas {
             "RegisterRequest",
             object(
                 [
-                    ("email", string), ("phone", string), ("username", string), ("password", string), ("password2", string),
-                    ("first_name", string), ("last_name", string), ("middle_name", string),
+                    ("email", ["type": "string", "format": "email", "maxLength": 254]), ("phone", text(40)),
+                    ("username", ["type": "string", "pattern": "^[\\w.+-]{1,150}$"]), ("password", password), ("password2", password),
+                    ("first_name", name), ("last_name", name), ("middle_name", name),
                     ("role", ["type": "string", "enum": ["client", "specialist"], "default": "client"]),
                 ], required: ["password"])
         ),
@@ -60,8 +64,8 @@ enum Schemas {
             "LoginRequest",
             object(
                 [
-                    ("login", ["type": "string", "description": "E-mail, phone or username"]), ("email", string), ("phone", string),
-                    ("username", string), ("password", string),
+                    ("login", ["type": "string", "description": "E-mail, phone or username", "maxLength": 254]), ("email", text(254)),
+                    ("phone", text(40)), ("username", text(150)), ("password", ["type": "string", "maxLength": 1024]),
                 ], required: ["password"])
         ),
         (
@@ -78,6 +82,7 @@ enum Schemas {
             object([
                 ("email", nullableString), ("phone", nullableString), ("username", nullableString), ("first_name", nullableString),
                 ("last_name", nullableString), ("middle_name", nullableString),
+                ("current_password", ["type": "string", "description": "Needed to change email, phone or username"]),
             ])
         ),
         ("PasswordChange", object([("current_password", string), ("new_password", string)], required: ["current_password", "new_password"])),
