@@ -110,7 +110,7 @@ struct RecoveryTests {
             let access = try #require(try await client.register(["email": "before@example.com", "password": goodPassword]).string("access"))
             let old = try #require(try await latestToken(.verify, to: "before@example.com", app))
 
-            let changed = try await client.call(.patch, "/api/v1/me", json: ["email": "after@example.com"], token: access)
+            let changed = try await client.call(.patch, "/api/v1/me", json: ["email": "after@example.com", "current_password": goodPassword], token: access)
             #expect(changed.status == .ok, "change e-mail: \(changed.status) \(changed.text)")
             #expect(changed["email_verified"] as? Bool == false)
 
