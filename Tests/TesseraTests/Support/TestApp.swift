@@ -75,6 +75,9 @@ struct TestApp {
         if let url { values["DATABASE_URL"] = url } else { values["DATABASE_URL"] = try await database.freshURL() }
         // Feature tests make bursts of logins from one address; the abuse-protection tests turn limits on.
         values["RATE_LIMITS"] = values["RATE_LIMITS"] ?? "off"
+        // Mail stays in the outbox (a delivered body is dropped), so tests read links there; an
+        // SMTP server that refuses keeps it queued. The outbox tests bring a real one.
+        values["SMTP_URL"] = values["SMTP_URL"] ?? "smtp://127.0.0.1:9?starttls=never"
         let clock = TestClock()
         var logger = Logger(label: "tessera-test")
         logger.logLevel = .error
