@@ -15,7 +15,7 @@ struct DatabaseOutageTests {
         let cluster = try PostgresCluster()
         try cluster.start()
         defer { cluster.remove() }
-        let app = try await TestApp.make(.postgres, url: cluster.url)
+        let app = try await TestApp.make(.postgres, ["DATABASE_TIMEOUT": "3s"], url: cluster.url)
         try await app.run { client in
             let pair = try await client.signUp("outage@example.com")
             #expect(try await client.call(.get, "/ready").status == .ok)

@@ -17,6 +17,8 @@ enum LegacyHash: String, CaseIterable, Sendable, CustomTestStringConvertible {
     case djangoBcryptSHA256
     /// A bare `$2b$...` hash, as other frameworks store it.
     case bareBcrypt
+    /// A bare `$2y$...` hash, as PHP writes bcrypt (the same algorithm as `$2b$`).
+    case phpBcrypt
     /// `argon2$argon2id$v=19$m=...,t=...,p=...$salt$hash`
     case djangoArgon2
     /// Tessera's own format at weaker parameters than the current ones.
@@ -42,6 +44,8 @@ enum LegacyHash: String, CaseIterable, Sendable, CustomTestStringConvertible {
             return "bcrypt_sha256$" + Bcrypt.hash(Self.sha256Hex(password), cost: 4)
         case .bareBcrypt:
             return Bcrypt.hash(password, cost: 4)
+        case .phpBcrypt:
+            return "$2y$" + Bcrypt.hash(password, cost: 4).dropFirst(4)
         case .djangoArgon2:
             return "argon2" + (try await PasswordHasher(parameters: Self.weakParameters).hash(password))
         case .weakArgon2id:

@@ -269,7 +269,7 @@ struct SMTPClientTests {
         let plain = try #require(SMTPConfiguration(url: "smtp://mail.example.com"))
         #expect(plain.host == "mail.example.com")
         #expect(plain.port == 25)
-        #expect(plain.security == .startTLSIfAvailable)
+        #expect(plain.security == .startTLS, "mail to another host is never sent in clear text by default")
         #expect(plain.username == nil && plain.password == nil)
         #expect(plain.heloName == "localhost")
         #expect(plain.timeout == .seconds(30))

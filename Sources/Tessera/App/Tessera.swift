@@ -22,7 +22,7 @@ public struct Tessera: Sendable {
     let housekeeping: Housekeeping
 
     public static func make(settings: Settings, clock: Clock = .system, logger: Logger) async throws -> Tessera {
-        let database = try await openDatabase(settings.databaseURL, logger: logger)
+        let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
         let keys = SigningKeys(settings: settings, database: database)
         let users = UserStore(cache: UserCache(database: database))
         let audit = AuditLog(database: database, clock: clock)

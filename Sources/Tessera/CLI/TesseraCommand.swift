@@ -77,7 +77,7 @@ public struct Migrate: AsyncParsableCommand {
 
     public func run() async throws {
         let (settings, logger) = try options.load()
-        let database = try await openDatabase(settings.databaseURL, logger: logger)
+        let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
         let applied = try await database.whileRunning { try await Migrator(database: database, logger: logger).migrate() }
         print(applied.isEmpty ? "schema is up to date" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
     }
@@ -134,7 +134,7 @@ public struct Keys: AsyncParsableCommand {
 
         public func run() async throws {
             let (settings, logger) = try options.load()
-            let database = try await openDatabase(settings.databaseURL, logger: logger)
+            let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
             let kid = try await database.whileRunning {
                 try await Migrator(database: database, logger: logger).migrate()
                 return try await SigningKeys.rotate(settings: settings, database: database)

@@ -9,7 +9,7 @@ public struct IPRange: Sendable, Equatable {
 
     public init?(_ text: String) {
         let parts = text.split(separator: "/", maxSplits: 1)
-        guard let address = IPRange.bytes(String(parts[0])) else { return nil }
+        guard let first = parts.first, let address = IPRange.bytes(String(first)) else { return nil }
         let bits = address.count * 8
         let prefix = parts.count == 2 ? Int(parts[1]) : bits
         guard let prefix, (0...bits).contains(prefix) else { return nil }

@@ -48,7 +48,7 @@ public struct SessionService: Sendable {
         let claims = try await tokens.verify(accessToken, as: .access)
         guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
         let ended: Bool
-        if let revoked = store.revocations.isRevoked(sessionID, tokenLifetime: TimeInterval(claims.exp - claims.iat)) {
+        if let revoked = store.revocations.isRevoked(sessionID, tokenLifetime: Double(claims.exp) - Double(claims.iat)) {
             ended = revoked
         } else {
             let now = clock.now()

@@ -21,6 +21,7 @@ public struct Settings: Sendable {
     }
 
     public var databaseURL: DatabaseURL
+    public var databaseTimeout: TimeInterval
     public var host: String
     public var port: Int
     public var issuer: String
@@ -54,6 +55,7 @@ public struct Settings: Sendable {
     /// The settings' names without the `TESSERA_` prefix, with their defaults; the README's table.
     public static let defaults: KeyValuePairs<String, String> = [
         "DATABASE_URL": "sqlite:tessera.sqlite",
+        "DATABASE_TIMEOUT": "5s",
         "HOST": "127.0.0.1",
         "PORT": "8080",
         "ISSUER": "tessera",
@@ -94,6 +96,7 @@ public struct Settings: Sendable {
         databaseURL = try reader.read("DATABASE_URL", expected: "sqlite:PATH, sqlite::memory: or postgres://user:pass@host:port/db") {
             DatabaseURL($0)
         }
+        databaseTimeout = try reader.duration("DATABASE_TIMEOUT")
         host = try reader.read("HOST", expected: "a host name or address") { $0.isEmpty ? nil : $0 }
         port = try reader.read("PORT", expected: "a port number 1-65535") { Int($0).flatMap { (1...65535).contains($0) ? $0 : nil } }
         issuer = try reader.read("ISSUER", expected: "a non-empty string") { $0.isEmpty ? nil : $0 }

@@ -10,10 +10,14 @@ import Synchronization
 final class PostgresStore: Database {
     let engine = SQLEngine.postgres
     private let client: PostgresClient
+    /// How long a request waits for a connection (and a new connection for its server) before it
+    /// is told the database is unavailable (`TESSERA_DATABASE_TIMEOUT`). The pool keeps trying to
+    /// connect in the background, so service resumes by itself once the server is back.
+    private let connectionWait: Duration
     /// Prefixes what this instance sends, so it skips its own notifications: it has applied them.
     private let origin = UUID().uuidString.prefix(8) + ":"
 
-    init(_ url: DatabaseURL, logger: Logger) {
+    init(_ url: DatabaseURL, connectionWait: Duration, logger: Logger) {
         guard case .postgres(let host, let port, let user, let password, let database, let requireTLS) = url else {
             preconditionFailure("PostgresStore opened with a SQLite URL")
         }
@@ -27,7 +31,8 @@ final class PostgresStore: Database {
         )
         configuration.options.maximumConnections = 16
         configuration.options.minimumConnections = 2
-        configuration.options.connectTimeout = Self.connectionWait
+        configuration.options.connectTimeout = connectionWait
+        self.connectionWait = connectionWait
         self.client = PostgresClient(configuration: configuration, backgroundLogger: logger)
     }
 
@@ -49,15 +54,11 @@ final class PostgresStore: Database {
         }
     }
 
-    /// How long a request waits for a connection (and a new connection for its server) before it
-    /// is told the database is unavailable. The pool keeps trying to connect in the background,
-    /// so service resumes by itself once the server is back.
-    static let connectionWait = Duration.seconds(3)
-
     /// A pooled connection, or `DatabaseUnavailable` when none can be had within `connectionWait`:
     /// while the server is down, the pool would otherwise hold every request until it returns.
     private func withConnection<R: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> R) async throws -> R {
         let leased = Leased()
+        let wait = connectionWait
         return try await withThrowingTaskGroup(of: R?.self) { group in
             group.addTask {
                 try await self.client.withConnection { connection in
@@ -66,8 +67,8 @@ final class PostgresStore: Database {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: Self.connectionWait)
-                if !leased.value.withLock({ $0 }) { throw DatabaseUnavailable(reason: "no connection within \(Self.connectionWait)") }
+                try await Task.sleep(for: wait)
+                if !leased.value.withLock({ $0 }) { throw DatabaseUnavailable(reason: "no connection within \(wait)") }
                 return nil
             }
             defer { group.cancelAll() }
@@ -173,10 +174,11 @@ extension PostgresStore {
     }
 }
 
-/// Opens the database a URL names, SQLite or PostgreSQL.
-public func openDatabase(_ url: DatabaseURL, logger: Logger) async throws -> any Database {
+/// Opens the database a URL names, SQLite or PostgreSQL; `timeout` bounds a request's wait for a
+/// PostgreSQL connection.
+public func openDatabase(_ url: DatabaseURL, timeout: TimeInterval = 5, logger: Logger) async throws -> any Database {
     switch url {
     case .sqliteFile, .sqliteMemory: try await SQLiteStore.open(url, logger: logger)
-    case .postgres: PostgresStore(url, logger: logger)
+    case .postgres: PostgresStore(url, connectionWait: .milliseconds(Int64(timeout * 1000)), logger: logger)
     }
 }

@@ -169,12 +169,13 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
             _ = try await insertKey(algorithm, database: database)
             rows = try await storedKeys(algorithm, database: database)
         }
+        guard let newest = rows.first else { throw JWTError.generic(identifier: "keys", reason: "no signing key could be stored") }
         let collection = JWTKeyCollection()
         var published: [JSON] = []
         for (kid, material) in rows {
             published.append(try await add(algorithm, kid: kid, material: material, to: collection))
         }
-        return Loaded(collection: collection, activeKid: rows[0].kid, kids: Set(rows.map(\.kid)), jwks: ["keys": .array(published)])
+        return Loaded(collection: collection, activeKid: newest.kid, kids: Set(rows.map(\.kid)), jwks: ["keys": .array(published)])
     }
 
     /// The ids of the retained keys, newest first.

@@ -78,6 +78,8 @@ struct TestApp {
         // Mail stays in the outbox (a delivered body is dropped), so tests read links there; an
         // SMTP server that refuses keeps it queued. The outbox tests bring a real one.
         values["SMTP_URL"] = values["SMTP_URL"] ?? "smtp://127.0.0.1:9?starttls=never"
+        // Hundreds of tests share two cores and one PostgreSQL: a connection may take a while.
+        values["DATABASE_TIMEOUT"] = values["DATABASE_TIMEOUT"] ?? "60s"
         let clock = TestClock()
         var logger = Logger(label: "tessera-test")
         logger.logLevel = .error
