@@ -39,12 +39,13 @@ final class SQLiteStore: Database {
 
     private static func configure(_ connection: SQLiteConnection, wal: Bool) async throws {
         let db = connection.sql()
+        // First, so that switching to WAL waits for another process's writer instead of failing.
+        try await db.raw("PRAGMA busy_timeout=5000").run()
         // WAL with synchronous=NORMAL is durable across a process crash; FULL would add an fsync per commit.
         if wal {
             try await db.raw("PRAGMA journal_mode=WAL").run()
             try await db.raw("PRAGMA synchronous=NORMAL").run()
         }
-        try await db.raw("PRAGMA busy_timeout=5000").run()
         try await db.raw("PRAGMA foreign_keys=ON").run()
         try await connection.install(customFunction: unicodeLower)
     }
