@@ -248,7 +248,7 @@ public struct AccountService: Sendable {
         try await database.transaction { db in
             try await self.users.setPasswordHash(hash, for: user.id, db)
             try await self.recovery.retireLinks(of: user.id, at: now, db)
-            let ended = try await self.sessions.store.revokeAll(userID: user.id, keeping: identity.sessionID, at: now, db)
+            let ended = try await self.sessions.endAll(of: user.id, keeping: identity.sessionID, at: now, db)
             try await self.audit.record(AuditEvent("password.changed", user: user.id, actor: user.id, client: client, detail: ["sessions_ended": String(ended)]), db)
         }
     }

@@ -6,7 +6,7 @@ import SQLKit
 struct Recovery: Sendable {
     let database: any Database
     let users: UserStore
-    let sessions: SessionStore
+    let sessions: SessionService
     let tokens: OneTimeTokens
     let mail: AccountMail
     let hasher: PasswordHasher
@@ -92,7 +92,7 @@ struct Recovery: Sendable {
             _ = try await self.tokens.consume(token, .resetPassword, at: now, db)
             try await self.users.setPasswordHash(hash, for: userID, db)
             try await self.retireLinks(of: userID, at: now, db)
-            let ended = try await self.sessions.revokeAll(userID: userID, at: now, db)
+            let ended = try await self.sessions.endAll(of: userID, at: now, db)
             try await self.audit.record(AuditEvent("password.reset", user: userID, client: client, detail: ["sessions_ended": String(ended)]), db)
         }
     }

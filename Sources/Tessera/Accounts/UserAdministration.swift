@@ -20,32 +20,7 @@ struct UserAdministration: Sendable {
     }
 
     func list(_ filter: Filter, page: PageRequest) async throws -> (Int, [UserResponse]) {
-        let engine = database.engine
-        return try await database.read { db in
-            func filtered(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
-                var query = query.from("users")
-                if let status = filter.status { query = query.where("status", .equal, SQLBind(status.rawValue)) }
-                if let role = filter.role {
-                    query = query.where(
-                        SQLQueryString(
-                            "id IN (SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.code_name = \(bind: role))"))
-                }
-                if let text = filter.text?.lowercased(), !text.isEmpty {
-                    query = query.where { group in
-                        for column in ["email_key", "username_key", "phone", "first_name", "last_name", "middle_name"] {
-                            group.orWhere(engine.contains(column, text))
-                        }
-                        return group
-                    }
-                }
-                return query
-            }
-            let total = try await filtered(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
-                .first(decodingColumn: "n", as: Int.self) ?? 0
-            let rows = try await filtered(db.select().columns(UserStore.withRolesColumns))
-                .orderBy("date_joined", .descending).orderBy("id").limit(page.size).offset(page.offset).all()
-            return (total, try rows.map(UserResponse.init(row:)))
-        }
+        try await database.read { db in try await self.users.list(filter, page: page, db) }
     }
 
     func user(_ id: UUID) async throws -> UserResponse {
@@ -109,7 +84,7 @@ struct UserAdministration: Sendable {
     private func setStatus(_ status: AccountStatus, of id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
         try await users.setStatus(status, of: id, db)
         if status != .active {
-            _ = try await sessions.store.revokeAll(userID: id, at: now, db)
+            _ = try await sessions.endAll(of: id, at: now, db)
         }
     }
 
@@ -123,7 +98,7 @@ struct UserAdministration: Sendable {
         return try await database.transaction { db in
             guard try await self.users.find(id, db) != nil else { throw APIError.notFound }
             try await self.access.requireActing(actor.userID, on: id, db)
-            let count = try await self.sessions.store.revokeAll(userID: id, at: now, db)
+            let count = try await self.sessions.endAll(of: id, at: now, db)
             try await self.audit.record(AuditEvent("sessions.revoked_all", user: id, actor: actor.userID, client: client, detail: ["count": String(count)]), db)
             return count
         }

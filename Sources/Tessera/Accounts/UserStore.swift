@@ -30,6 +30,7 @@ enum LoginName: Sendable, Equatable {
 
 /// SQL for users and their roles. Every write to them is announced to the `cache`.
 struct UserStore: Sendable {
+    let engine: SQLEngine
     let cache: UserCache
 
     func insert(_ user: User, role: BuiltInRole, _ db: any SQLDatabase) async throws {
@@ -64,6 +65,33 @@ struct UserStore: Sendable {
                     "(SELECT string_agg(r.code_name, ',' ORDER BY r.code_name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = users.id)"
                 ), as: SQLIdentifier("roles"))
         ]
+
+    /// One page of users matching `filter`, newest first, and how many match.
+    func list(_ filter: UserAdministration.Filter, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [UserResponse]) {
+        let engine = self.engine
+        func filtered(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
+            var query = query.from("users")
+            if let status = filter.status { query = query.where("status", .equal, SQLBind(status.rawValue)) }
+            if let role = filter.role {
+                query = query.where(
+                    SQLQueryString("id IN (SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.code_name = \(bind: role))"))
+            }
+            if let text = filter.text?.lowercased(), !text.isEmpty {
+                query = query.where { group in
+                    for column in ["email_key", "username_key", "phone", "first_name", "last_name", "middle_name"] {
+                        group.orWhere(engine.contains(column, text))
+                    }
+                    return group
+                }
+            }
+            return query
+        }
+        let total = try await filtered(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
+            .first(decodingColumn: "n", as: Int.self) ?? 0
+        let rows = try await filtered(db.select().columns(Self.withRolesColumns))
+            .orderBy("date_joined", .descending).orderBy("id").limit(page.size).offset(page.offset).all()
+        return (total, try rows.map(UserResponse.init(row:)))
+    }
 
     func find(_ id: UUID, _ db: any SQLDatabase) async throws -> User? {
         try await db.select().columns(User.columns.map { SQLColumn($0) }).from("users").where("id", .equal, SQLBind(id))

@@ -13,6 +13,7 @@ struct Housekeeping: Service {
     let lockout: LoginLockout
     let outbox: Outbox
     let settings: Settings
+    let readiness: Readiness
     let clock: Clock
     let logger: Logger
 
@@ -24,6 +25,7 @@ struct Housekeeping: Service {
     static let failedMailKept: TimeInterval = 30 * 86400
 
     func run() async throws {
+        guard await readiness.wait() else { return }
         while (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.interval) }) != nil {
             do {
                 let counts = try await prune()

@@ -20,22 +20,24 @@ public struct Tessera: Sendable {
     let outbox: OutboxWorker
     let revocations: Revocations
     let housekeeping: Housekeeping
+    let readiness: Readiness
 
     public static func make(settings: Settings, clock: Clock = .system, logger: Logger) async throws -> Tessera {
         let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
-        let keys = SigningKeys(settings: settings, database: database)
-        let users = UserStore(cache: UserCache(database: database))
+        let readiness = Readiness()
+        let keys = SigningKeys(settings: settings, database: database, readiness: readiness)
+        let users = UserStore(engine: database.engine, cache: UserCache(database: database))
         let audit = AuditLog(database: database, clock: clock)
         let limiter = RateLimiter(database: database, clock: clock, enabled: settings.rateLimits)
         let hasher = PasswordHasher()
-        let mail = AccountMail(outbox: Outbox(clock: clock), publicURL: settings.publicURL)
+        let mail = AccountMail(outbox: Outbox(engine: database.engine, clock: clock), publicURL: settings.publicURL)
         let revocations = Revocations(database: database, accessTTL: settings.accessTTL, clock: clock)
         let sessionStore = SessionStore(engine: database.engine, revocations: revocations)
         let sessions = SessionService(
             database: database, store: sessionStore, users: users, tokens: TokenService(keys: keys, settings: settings, clock: clock),
             audit: audit, settings: settings, clock: clock, logger: logger)
         let recovery = Recovery(
-            database: database, users: users, sessions: sessionStore, tokens: OneTimeTokens(engine: database.engine), mail: mail, hasher: hasher,
+            database: database, users: users, sessions: sessions, tokens: OneTimeTokens(engine: database.engine), mail: mail, hasher: hasher,
             policy: PasswordPolicy(), limiter: limiter, audit: audit, settings: settings, clock: clock)
         let accounts = AccountService(
             database: database, users: users, sessions: sessions, hasher: hasher, policy: PasswordPolicy(), recovery: recovery,
@@ -51,20 +53,23 @@ public struct Tessera: Sendable {
             } else {
                 LogTransport(logger: logger)
             }
-        let outbox = OutboxWorker(database: database, transport: transport, from: settings.mailFrom, clock: clock, logger: logger)
+        let outbox = OutboxWorker(
+            database: database, outbox: mail.outbox, transport: transport, from: settings.mailFrom, readiness: readiness, clock: clock, logger: logger)
         let housekeeping = Housekeeping(
             database: database, sessions: sessionStore, tokens: recovery.tokens, limiter: limiter, lockout: accounts.lockout, outbox: mail.outbox,
-            settings: settings, clock: clock, logger: logger)
+            settings: settings, readiness: readiness, clock: clock, logger: logger)
         return Tessera(
             settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts,
             recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox,
-            revocations: revocations, housekeeping: housekeeping)
+            revocations: revocations, housekeeping: housekeeping, readiness: readiness)
     }
 
-    /// Migrates and loads the signing keys; runs before the server accepts connections.
+    /// Migrates and loads the signing keys; runs before the server accepts connections, and
+    /// before the background services start their work.
     public func prepare() async throws {
         try await Migrator(database: database, logger: logger).migrate()
         try await keys.load()
+        readiness.open()
     }
 
     /// Every route, registered through one table.
@@ -103,7 +108,7 @@ public struct Tessera: Sendable {
             // Shut down in reverse: the worker and the feed stop before the connections they use.
             services: [
                 database, outbox, housekeeping, keys,
-                ChangeFeed(database: database, followers: [revocations, accounts.users.cache, keys], logger: logger),
+                ChangeFeed(database: database, followers: [revocations, accounts.users.cache, keys], readiness: readiness, logger: logger),
             ],
             logger: logger
         )

@@ -22,6 +22,7 @@ extension SMTPClient: MailTransport {}
 /// The durable outbox: mail is a row written in the same transaction as the change it announces,
 /// so nothing acknowledged is lost; `OutboxWorker` delivers it.
 struct Outbox: Sendable {
+    let engine: SQLEngine
     let clock: Clock
 
     func enqueue(to recipient: String, subject: String, text: String, _ db: any SQLDatabase) async throws {
@@ -33,6 +34,52 @@ struct Outbox: Sendable {
             )
             .run()
         Metrics.mailQueued.increment()
+    }
+
+    /// A message taken for delivery.
+    struct Claimed: Sendable {
+        let id: UUID
+        let recipient: String
+        let subject: String
+        let body: String
+        let attempts: Int
+    }
+
+    /// Claims the next due message with a lease (`locked_until`): on PostgreSQL skipping rows
+    /// another instance holds, so instances share the work; a crash mid-send only delays a
+    /// message until its lease runs out.
+    func claimNext(at now: Date, lease: TimeInterval, _ db: any SQLDatabase) async throws -> Claimed? {
+        let query = db.select().columns("id", "recipient", "subject", "body", "attempts").from("mail_outbox")
+            .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
+            .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
+            .orderBy("next_attempt_at").limit(1)
+            .lockForUpdateSkippingLocked(engine)
+        guard let row = try await query.first() else { return nil }
+        let mail = Claimed(
+            id: try row.decode(column: "id", as: UUID.self), recipient: try row.decode(column: "recipient", as: String.self),
+            subject: try row.decode(column: "subject", as: String.self), body: try row.decode(column: "body", as: String.self),
+            attempts: try row.decode(column: "attempts", as: Int.self))
+        try await db.update("mail_outbox").set("locked_until", to: SQLBind(now.addingTimeInterval(lease)))
+            .where("id", .equal, SQLBind(mail.id)).run()
+        return mail
+    }
+
+    /// Records an attempt: `sent`, `failed` for good, or `pending` again at `nextAttempt`.
+    func record(
+        _ id: UUID, status: String, attempts: Int, error: String, at now: Date, nextAttempt: Date, _ db: any SQLDatabase
+    ) async throws {
+        let sent = status == "sent"
+        try await db.update("mail_outbox")
+            .set("status", to: SQLBind(status))
+            .set("attempts", to: SQLBind(attempts))
+            .set("locked_until", to: SQLLiteral.null)
+            .set("sent_at", to: sent ? SQLBind(now) : SQLBind(Date?.none))
+            .set("next_attempt_at", to: SQLBind(nextAttempt))
+            .set("last_error", to: SQLBind(String(error.prefix(500))))
+            // A delivered body holds a live link; the mailbox has it now, the database need not.
+            .set("body", to: sent ? SQLBind("") as any SQLExpression : SQLColumn("body"))
+            .where("id", .equal, SQLBind(id))
+            .run()
     }
 
     /// Deletes messages delivered before `sentBefore` and ones that failed for good before
@@ -47,13 +94,14 @@ struct Outbox: Sendable {
     }
 }
 
-/// Delivers due outbox rows with retries and exponential back-off. Rows are claimed with a lease
-/// (`locked_until`), on PostgreSQL with `SKIP LOCKED`, so several instances share the work and a
-/// crash mid-send only delays a message until its lease runs out.
+/// Delivers due outbox rows with retries and exponential back-off; several instances share the
+/// work (`Outbox.claimNext`).
 final class OutboxWorker: Service, Sendable {
     let database: any Database
+    let outbox: Outbox
     let transport: any MailTransport
     let from: String
+    let readiness: Readiness
     let clock: Clock
     let logger: Logger
 
@@ -66,15 +114,20 @@ final class OutboxWorker: Service, Sendable {
         min(30 * pow(2, Double(max(0, attempt - 1))), 3600)
     }
 
-    init(database: any Database, transport: any MailTransport, from: String, clock: Clock, logger: Logger) {
+    init(
+        database: any Database, outbox: Outbox, transport: any MailTransport, from: String, readiness: Readiness, clock: Clock, logger: Logger
+    ) {
         self.database = database
+        self.outbox = outbox
         self.transport = transport
         self.from = from
+        self.readiness = readiness
         self.clock = clock
         self.logger = logger
     }
 
     func run() async throws {
+        guard await readiness.wait() else { return }
         // An idle poll is one indexed query a second; it also picks up mail other instances queued.
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
@@ -84,14 +137,6 @@ final class OutboxWorker: Service, Sendable {
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .seconds(1)) }
         }
-    }
-
-    private struct Claimed: Sendable {
-        let id: UUID
-        let recipient: String
-        let subject: String
-        let body: String
-        let attempts: Int
     }
 
     /// Sends what is due now, one claimed message at a time (so a lease only has to outlast one
@@ -122,41 +167,17 @@ final class OutboxWorker: Service, Sendable {
         return ![530, 534, 535, 538].contains(error.code ?? 0)
     }
 
-    private func claimNext() async throws -> Claimed? {
+    private func claimNext() async throws -> Outbox.Claimed? {
         let now = clock.now()
-        let engine = database.engine
-        return try await database.transaction { db in
-            var query = db.select().columns("id", "recipient", "subject", "body", "attempts").from("mail_outbox")
-                .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
-                .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
-                .orderBy("next_attempt_at").limit(1)
-            if engine == .postgres { query = query.lockingClause(SQLRaw("FOR UPDATE SKIP LOCKED")) }
-            guard let row = try await query.first() else { return nil }
-            let mail = Claimed(
-                id: try row.decode(column: "id", as: UUID.self), recipient: try row.decode(column: "recipient", as: String.self),
-                subject: try row.decode(column: "subject", as: String.self), body: try row.decode(column: "body", as: String.self),
-                attempts: try row.decode(column: "attempts", as: Int.self))
-            try await db.update("mail_outbox").set("locked_until", to: SQLBind(now.addingTimeInterval(Self.lease)))
-                .where("id", .equal, SQLBind(mail.id)).run()
-            return mail
-        }
+        return try await database.transaction { db in try await self.outbox.claimNext(at: now, lease: Self.lease, db) }
     }
 
     private func record(_ id: UUID, sent: Bool, attempts: Int, error: String?, permanent: Bool) async throws {
         let now = clock.now()
         let status = sent ? "sent" : (permanent || attempts >= Self.maximumAttempts ? "failed" : "pending")
+        let next = now.addingTimeInterval(sent ? 0 : Self.backoff(afterAttempt: attempts))
         try await database.transaction { db in
-            try await db.update("mail_outbox")
-                .set("status", to: SQLBind(status))
-                .set("attempts", to: SQLBind(attempts))
-                .set("locked_until", to: SQLLiteral.null)
-                .set("sent_at", to: sent ? SQLBind(now) : SQLBind(Date?.none))
-                .set("next_attempt_at", to: SQLBind(now.addingTimeInterval(sent ? 0 : Self.backoff(afterAttempt: attempts))))
-                .set("last_error", to: SQLBind(String((error ?? "").prefix(500))))
-                // A delivered body holds a live link; the mailbox has it now, the database need not.
-                .set("body", to: sent ? SQLBind("") as any SQLExpression : SQLColumn("body"))
-                .where("id", .equal, SQLBind(id))
-                .run()
+            try await self.outbox.record(id, status: status, attempts: attempts, error: error ?? "", at: now, nextAttempt: next, db)
         }
     }
 }

@@ -131,6 +131,12 @@ public struct SessionService: Sendable {
         }
     }
 
+    /// Ends every live session of a user but `keeping`, inside the caller's transaction (a password
+    /// change, a reset, a disabled account); returns how many ended.
+    func endAll(of userID: UUID, keeping: UUID? = nil, at now: Date, _ db: any SQLDatabase) async throws -> Int {
+        try await store.revokeAll(userID: userID, keeping: keeping, at: now, db)
+    }
+
     func revokeAll(of userID: UUID, keeping: UUID?, client: ClientInfo) async throws -> Int {
         let now = clock.now()
         return try await database.transaction { db in

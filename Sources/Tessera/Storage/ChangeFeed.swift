@@ -22,15 +22,18 @@ final class ChangeFeed: Service, Sendable {
     static let channel = "tessera_changes"
     private let database: any Database
     private let followers: [String: any ChangeFollower]
+    private let readiness: Readiness
     private let logger: Logger
 
-    init(database: any Database, followers: [any ChangeFollower], logger: Logger) {
+    init(database: any Database, followers: [any ChangeFollower], readiness: Readiness, logger: Logger) {
         self.database = database
         self.followers = Dictionary(uniqueKeysWithValues: followers.map { ($0.topic, $0) })
+        self.readiness = readiness
         self.logger = logger
     }
 
     func run() async throws {
+        guard await readiness.wait() else { return }
         while true {
             do {
                 try await database.listen(Self.channel, ready: { for follower in self.followers.values { try await follower.ready() } }) { message in

@@ -92,6 +92,12 @@ extension SQLSelectBuilder {
     func lockForUpdate(_ engine: SQLEngine) -> Self {
         engine == .postgres ? self.for(.update) : self
     }
+
+    /// `FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on several instances each take other
+    /// rows; SQLite's single writer hands them out one at a time anyway.
+    func lockForUpdateSkippingLocked(_ engine: SQLEngine) -> Self {
+        engine == .postgres ? self.lockingClause(SQLRaw("FOR UPDATE SKIP LOCKED")) : self
+    }
 }
 
 extension SQLEngine {

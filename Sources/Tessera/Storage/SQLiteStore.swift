@@ -31,6 +31,8 @@ final class SQLiteStore: Database {
             try await configure(writer, wal: true)
             let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
             try await configure(reader, wal: true)
+            // Every write goes through the writer and its gate; the reader could not write if it tried.
+            try await reader.sql().raw("PRAGMA query_only=ON").run()
             return SQLiteStore(writer: writer, reader: reader)
         case .postgres:
             preconditionFailure("SQLiteStore opened with a PostgreSQL URL")

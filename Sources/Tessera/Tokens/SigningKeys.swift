@@ -36,16 +36,18 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
     public let algorithm: Settings.JWTAlgorithm
     private let secret: String?
     private let database: any Database
+    private let readiness: Readiness
     private let state: Mutex<Loaded>
     /// Beyond this many remembered tokens the set starts over; 10,000 of Tessera's take about 10 MiB.
     static let verifiedCapacity = 10_000
     private let lastReload = Mutex<Date>(.distantPast)
 
     /// Holds no key until `load()`, which runs once the database is up and migrated.
-    public init(settings: Settings, database: any Database) {
+    init(settings: Settings, database: any Database, readiness: Readiness) {
         self.algorithm = settings.jwtAlgorithm
         self.secret = settings.jwtSecret
         self.database = database
+        self.readiness = readiness
         self.state = Mutex(Loaded(collection: JWTKeyCollection(), activeKid: "", kids: [], jwks: ["keys": []]))
     }
 
@@ -71,6 +73,7 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
     static let pollInterval = Duration.seconds(5)
 
     public func run() async throws {
+        guard await readiness.wait() else { return }
         while (try? await cancelWhenGracefulShutdown { try await Task.sleep(for: Self.pollInterval) }) != nil {
             _ = try? await refresh()
         }
