@@ -28,29 +28,15 @@ public struct PermissionKey: Hashable, Sendable, Codable {
 /// roles or permissions holds on the next request on every instance.
 struct AccessControl: Sendable {
     let database: any Database
+    let store: AccessStore
     let users: UserStore
 
     func allows(_ userID: UUID, _ permission: PermissionKey) async throws -> Bool {
         try await database.read { db in try await self.allows(userID, permission, db) }
     }
 
-    /// `admin` may do everything, on resources created later too; otherwise a role must hold the
-    /// permission itself or `all` on its resource. An account that is not `active` may do nothing,
-    /// whatever its roles, so other services asking `/authz/check` never hear yes for it.
     func allows(_ userID: UUID, _ permission: PermissionKey, _ db: any SQLDatabase) async throws -> Bool {
-        try await db.raw(
-            """
-            SELECT 1 AS ok FROM user_roles ur JOIN roles ro ON ro.id = ur.role_id JOIN users u ON u.id = ur.user_id
-            WHERE ur.user_id = \(bind: userID) AND u.status = 'active' AND (ro.code_name = 'admin' OR EXISTS (
-                SELECT 1 FROM role_permissions rp
-                JOIN permissions p ON p.id = rp.permission_id
-                JOIN resources r ON r.id = p.resource_id
-                JOIN actions a ON a.id = p.action_id
-                WHERE rp.role_id = ur.role_id AND r.code_name = \(bind: permission.resource)
-                AND (a.code_name = \(bind: permission.action) OR a.code_name = 'all')))
-            LIMIT 1
-            """
-        ).first() != nil
+        try await store.allows(userID, permission, db)
     }
 
     func require(_ identity: Identity, _ permission: PermissionKey) async throws {
@@ -83,18 +69,6 @@ struct AccessControl: Sendable {
 
     func effective(_ userID: UUID, _ db: any SQLDatabase) async throws -> Effective {
         let roles = try await users.roles(of: userID, db)
-        let rows = try await db.raw(
-            """
-            SELECT DISTINCT r.code_name AS resource, a.code_name AS action
-            FROM user_roles ur
-            JOIN role_permissions rp ON rp.role_id = ur.role_id
-            JOIN permissions p ON p.id = rp.permission_id
-            JOIN resources r ON r.id = p.resource_id
-            JOIN actions a ON a.id = p.action_id
-            WHERE ur.user_id = \(bind: userID)
-            """
-        ).all()
-        let permissions = try rows.map { PermissionKey(try $0.decode(column: "resource", as: String.self), try $0.decode(column: "action", as: String.self)) }
-        return Effective(isAdmin: roles.contains(BuiltInRole.admin.rawValue), permissions: Set(permissions))
+        return Effective(isAdmin: roles.contains(BuiltInRole.admin.rawValue), permissions: try await store.held(by: userID, db))
     }
 }

@@ -20,6 +20,10 @@ struct CatalogueEntry: ResponseEncodable, Sendable {
 
     static let columns = ["id", "code_name", "name", "description", "built_in"]
 
+    init(_ role: RoleEntry) {
+        (id, code_name, name, description, built_in) = (role.id, role.code_name, role.name, role.description, role.built_in)
+    }
+
     init(row: any SQLRow) throws {
         id = try row.decode(column: "id", as: UUID.self).uuidString.lowercased()
         code_name = try row.decode(column: "code_name", as: String.self)
@@ -63,6 +67,11 @@ struct RoleEntry: ResponseEncodable, Sendable {
     let description: String
     let built_in: Bool
     let permissions: [String]
+
+    init(_ entry: CatalogueEntry, permissions: [String]) {
+        (id, code_name, name, description, built_in) = (entry.id, entry.code_name, entry.name, entry.description, entry.built_in)
+        self.permissions = permissions
+    }
 }
 
 struct RoleAssignment: Decodable, Sendable {

@@ -6,6 +6,7 @@ import SQLKit
 /// roles whose permissions the assigner holds, and only an admin may give or take `admin`.
 struct AccessService: Sendable {
     let database: any Database
+    let store: AccessStore
     let access: AccessControl
     let audit: AuditLog
     let users: UserStore
@@ -13,13 +14,7 @@ struct AccessService: Sendable {
     // MARK: Resources and actions
 
     func list(_ list: CatalogueList, page: PageRequest) async throws -> (Int, [CatalogueEntry]) {
-        try await database.read { db in
-            let total = try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(list.rawValue)
-                .first(decodingColumn: "n", as: Int.self) ?? 0
-            let rows = try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from(list.rawValue)
-                .orderBy("code_name").limit(page.size).offset(page.offset).all()
-            return (total, try rows.map(CatalogueEntry.init(row:)))
-        }
+        try await database.read { db in try await self.store.entries(list.rawValue, page: page, db) }
     }
 
     func entry(_ list: CatalogueList, _ id: UUID) async throws -> CatalogueEntry {
@@ -27,10 +22,8 @@ struct AccessService: Sendable {
     }
 
     private func entry(_ list: CatalogueList, _ id: UUID, _ db: any SQLDatabase) async throws -> CatalogueEntry {
-        guard let row = try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from(list.rawValue)
-            .where("id", .equal, SQLBind(id)).first()
-        else { throw APIError.notFound }
-        return try CatalogueEntry(row: row)
+        guard let entry = try await store.entry(list.rawValue, id, db) else { throw APIError.notFound }
+        return entry
     }
 
     func create(_ list: CatalogueList, _ change: CatalogueChange, by actor: Identity) async throws -> CatalogueEntry {
@@ -38,8 +31,7 @@ struct AccessService: Sendable {
         let id = UUID()
         return try await database.transaction { db in
             try await self.requireUnique(list.rawValue, code, db)
-            try await db.insert(into: list.rawValue).columns("id", "code_name", "name", "description", "built_in")
-                .values(SQLBind(id), SQLBind(code), SQLBind(name), SQLBind(change.description ?? ""), SQLBind(false)).run()
+            try await self.store.insertEntry(list.rawValue, id: id, code: code, name: name, description: change.description ?? "", db)
             try await self.audit.record(AuditEvent("\(list.singular).created", actor: actor.userID, detail: ["code_name": code]), db)
             return try await self.entry(list, id, db)
         }
@@ -49,17 +41,11 @@ struct AccessService: Sendable {
         try validatedTexts(change)
         return try await database.transaction { db in
             let current = try await self.entry(list, id, db)
-            if let code = change.code_name, code != current.code_name {
-                guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in \(list.singular) keeps its code name.") }
-                guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }
-                try await self.requireUnique(list.rawValue, code, db)
-            }
+            try await self.requireRenamable(list.rawValue, list.singular, current, to: change.code_name, db)
             try await self.requireHolding(list, current, renamedTo: change.code_name, by: actor, db)
-            try await db.update(list.rawValue)
-                .set("code_name", to: SQLBind(change.code_name ?? current.code_name))
-                .set("name", to: SQLBind(change.name ?? current.name))
-                .set("description", to: SQLBind(change.description ?? current.description))
-                .where("id", .equal, SQLBind(id)).run()
+            try await self.store.updateEntry(
+                list.rawValue, id: id, code: change.code_name ?? current.code_name, name: change.name ?? current.name,
+                description: change.description ?? current.description, db)
             try await self.audit.record(AuditEvent("\(list.singular).updated", actor: actor.userID, detail: ["code_name": current.code_name]), db)
             return try await self.entry(list, id, db)
         }
@@ -71,7 +57,7 @@ struct AccessService: Sendable {
             // Tessera's own endpoints are guarded by the built-ins; deleting one would lock admins out.
             guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "Built-in \(list.rawValue) cannot be deleted.") }
             try await self.requireHolding(list, current, renamedTo: nil, by: actor, db)
-            try await db.delete(from: list.rawValue).where("id", .equal, SQLBind(id)).run()
+            try await self.store.deleteEntry(list.rawValue, id: id, db)
             try await self.audit.record(AuditEvent("\(list.singular).deleted", actor: actor.userID, detail: ["code_name": current.code_name]), db)
         }
     }
@@ -83,11 +69,11 @@ struct AccessService: Sendable {
     private func requireHolding(
         _ list: CatalogueList, _ entry: CatalogueEntry, renamedTo newCode: String?, by actor: Identity, _ db: any SQLDatabase
     ) async throws {
-        let column = list == .resources ? "r.code_name" : "a.code_name"
-        let rows = try await db.raw("\(unsafeRaw: Self.permissionSelect) WHERE \(unsafeRaw: column) = \(bind: entry.code_name)").all()
-        let affected = try rows.map(PermissionEntry.init(row:)).map(\.key)
+        let affected =
+            list == .resources
+            ? try await store.permissions(ofResource: entry.code_name, db) : try await store.permissions(ofAction: entry.code_name, db)
         let effective = try await access.effective(actor.userID, db)
-        for key in affected {
+        for key in affected.map(\.key) {
             let renamed = newCode.map { list == .resources ? PermissionKey($0, key.action) : PermissionKey(key.resource, $0) }
             guard effective.covers(key), renamed.map(effective.covers) ?? true else {
                 throw APIError(
@@ -99,19 +85,8 @@ struct AccessService: Sendable {
 
     // MARK: Permissions
 
-    private static let permissionSelect = """
-        SELECT p.id AS id, r.code_name AS resource, a.code_name AS action FROM permissions p
-        JOIN resources r ON r.id = p.resource_id JOIN actions a ON a.id = p.action_id
-        """
-
     func permissions(resource: String?, action: String?, page: PageRequest) async throws -> (Int, [PermissionEntry]) {
-        try await database.read { db in
-            let rows = try await db.raw("\(unsafeRaw: Self.permissionSelect) ORDER BY r.code_name, a.code_name").all()
-            let all = try rows.map(PermissionEntry.init(row:)).filter {
-                (resource == nil || $0.resource == resource) && (action == nil || $0.action == action)
-            }
-            return (all.count, Array(all.dropFirst(page.offset).prefix(page.size)))
-        }
+        try await database.read { db in try await self.store.permissions(resource: resource, action: action, page: page, db) }
     }
 
     func permission(_ id: UUID) async throws -> PermissionEntry {
@@ -119,8 +94,8 @@ struct AccessService: Sendable {
     }
 
     private func permission(_ id: UUID, _ db: any SQLDatabase) async throws -> PermissionEntry {
-        guard let row = try await db.raw("\(unsafeRaw: Self.permissionSelect) WHERE p.id = \(bind: id)").first() else { throw APIError.notFound }
-        return try PermissionEntry(row: row)
+        guard let permission = try await store.permission(id, db) else { throw APIError.notFound }
+        return permission
     }
 
     func createPermission(_ change: PermissionChange, by actor: Identity) async throws -> PermissionEntry {
@@ -128,15 +103,13 @@ struct AccessService: Sendable {
             var errors = FieldErrors()
             if change.resource == nil { errors.add("resource", "This field is required.") }
             if change.action == nil { errors.add("action", "This field is required.") }
-            try errors.throwIfAny()
-            throw APIError.validation("Invalid input.")
+            throw APIError.validation(errors.fields)
         }
         let id = UUID()
         return try await database.transaction { db in
             let (resourceID, actionID) = try await self.catalogueIDs(resource: resource, action: action, db)
             try await self.requireNewPermission(resourceID, actionID, db)
-            try await db.insert(into: "permissions").columns("id", "resource_id", "action_id")
-                .values(SQLBind(id), SQLBind(resourceID), SQLBind(actionID)).run()
+            try await self.store.insertPermission(id, resourceID: resourceID, actionID: actionID, db)
             try await self.audit.record(AuditEvent("permission.created", actor: actor.userID, detail: ["permission": "\(resource):\(action)"]), db)
             return try await self.permission(id, db)
         }
@@ -145,19 +118,19 @@ struct AccessService: Sendable {
     func updatePermission(_ id: UUID, _ change: PermissionChange, by actor: Identity) async throws -> PermissionEntry {
         try await database.transaction { db in
             let current = try await self.permission(id, db)
-            let (resourceID, actionID) = try await self.catalogueIDs(
-                resource: change.resource ?? current.resource, action: change.action ?? current.action, db)
-            if (change.resource ?? current.resource, change.action ?? current.action) != (current.resource, current.action) {
+            let target = PermissionKey(change.resource ?? current.resource, change.action ?? current.action)
+            let (resourceID, actionID) = try await self.catalogueIDs(resource: target.resource, action: target.action, db)
+            if target != current.key {
                 try await self.requireNewPermission(resourceID, actionID, db)
             }
             // Re-pointing a permission changes what every role holding it may do: only for holders of both.
             let effective = try await self.access.effective(actor.userID, db)
-            let target = PermissionKey(change.resource ?? current.resource, change.action ?? current.action)
             guard effective.covers(current.key), effective.covers(target) else { throw APIError.permissionDenied }
-            try await db.update("permissions").set("resource_id", to: SQLBind(resourceID)).set("action_id", to: SQLBind(actionID))
-                .where("id", .equal, SQLBind(id)).run()
+            try await self.store.repointPermission(id, resourceID: resourceID, actionID: actionID, db)
             try await self.audit.record(
-                AuditEvent("permission.updated", actor: actor.userID, detail: ["from": "\(current.resource):\(current.action)", "to": "\(target.resource):\(target.action)"]), db)
+                AuditEvent(
+                    "permission.updated", actor: actor.userID,
+                    detail: ["from": "\(current.resource):\(current.action)", "to": "\(target.resource):\(target.action)"]), db)
             return try await self.permission(id, db)
         }
     }
@@ -169,8 +142,9 @@ struct AccessService: Sendable {
             guard try await self.access.effective(actor.userID, db).covers(current.key) else {
                 throw APIError(.forbidden, "permission_denied", "You cannot delete \(current.resource):\(current.action), which you do not hold.")
             }
-            try await db.delete(from: "permissions").where("id", .equal, SQLBind(id)).run()
-            try await self.audit.record(AuditEvent("permission.deleted", actor: actor.userID, detail: ["permission": "\(current.resource):\(current.action)"]), db)
+            try await self.store.deletePermission(id, db)
+            try await self.audit.record(
+                AuditEvent("permission.deleted", actor: actor.userID, detail: ["permission": "\(current.resource):\(current.action)"]), db)
         }
     }
 
@@ -179,10 +153,8 @@ struct AccessService: Sendable {
         if !isCodeName(resource) { errors.add("resource", "Unknown resource.") }
         if !isCodeName(action) { errors.add("action", "Unknown action.") }
         try errors.throwIfAny()
-        let resourceID = try await db.select().column("id").from("resources").where("code_name", .equal, SQLBind(resource))
-            .first(decodingColumn: "id", as: UUID.self)
-        let actionID = try await db.select().column("id").from("actions").where("code_name", .equal, SQLBind(action))
-            .first(decodingColumn: "id", as: UUID.self)
+        let resourceID = try await store.id(of: resource, in: "resources", db)
+        let actionID = try await store.id(of: action, in: "actions", db)
         guard let resourceID, let actionID else {
             if resourceID == nil { errors.add("resource", "Unknown resource '\(resource)'.") }
             if actionID == nil { errors.add("action", "Unknown action '\(action)'.") }
@@ -192,9 +164,7 @@ struct AccessService: Sendable {
     }
 
     private func requireNewPermission(_ resourceID: UUID, _ actionID: UUID, _ db: any SQLDatabase) async throws {
-        if try await db.select().column("id").from("permissions").where("resource_id", .equal, SQLBind(resourceID))
-            .where("action_id", .equal, SQLBind(actionID)).first() != nil
-        {
+        if try await store.permissionExists(resourceID: resourceID, actionID: actionID, db) {
             throw APIError(.conflict, "already_exists", "This permission already exists.", fields: ["action": ["This permission already exists."]])
         }
     }
@@ -202,15 +172,7 @@ struct AccessService: Sendable {
     // MARK: Roles
 
     func roles(page: PageRequest) async throws -> (Int, [RoleEntry]) {
-        try await database.read { db in
-            let total = try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from("roles")
-                .first(decodingColumn: "n", as: Int.self) ?? 0
-            let ids = try await db.select().column("id").from("roles").orderBy("code_name").limit(page.size).offset(page.offset)
-                .all(decodingColumn: "id", as: UUID.self)
-            var roles: [RoleEntry] = []
-            for id in ids { roles.append(try await self.role(id, db)) }
-            return (total, roles)
-        }
+        try await database.read { db in try await self.store.roles(page: page, db) }
     }
 
     func role(_ id: UUID) async throws -> RoleEntry {
@@ -218,15 +180,8 @@ struct AccessService: Sendable {
     }
 
     private func role(_ id: UUID, _ db: any SQLDatabase) async throws -> RoleEntry {
-        guard let row = try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from("roles")
-            .where("id", .equal, SQLBind(id)).first()
-        else { throw APIError.notFound }
-        let base = try CatalogueEntry(row: row)
-        let permissions = try await db.select().column("permission_id").from("role_permissions").where("role_id", .equal, SQLBind(id))
-            .all(decodingColumn: "permission_id", as: UUID.self).map { $0.uuidString.lowercased() }.sorted()
-        return RoleEntry(
-            id: base.id, code_name: base.code_name, name: base.name, description: base.description, built_in: base.built_in,
-            permissions: permissions)
+        guard let role = try await store.role(id, db) else { throw APIError.notFound }
+        return role
     }
 
     func createRole(_ change: CatalogueChange, by actor: Identity) async throws -> RoleEntry {
@@ -234,8 +189,7 @@ struct AccessService: Sendable {
         let id = UUID()
         return try await database.transaction { db in
             try await self.requireUnique("roles", code, db)
-            try await db.insert(into: "roles").columns("id", "code_name", "name", "description", "built_in")
-                .values(SQLBind(id), SQLBind(code), SQLBind(name), SQLBind(change.description ?? ""), SQLBind(false)).run()
+            try await self.store.insertEntry("roles", id: id, code: code, name: name, description: change.description ?? "", db)
             try await self.setPermissions(of: id, to: change.permissions ?? [], by: actor, db)
             try await self.audit.record(AuditEvent("role.created", actor: actor.userID, detail: ["code_name": code]), db)
             return try await self.role(id, db)
@@ -250,16 +204,11 @@ struct AccessService: Sendable {
                 throw APIError(.forbidden, "permission_denied", "The admin role holds every permission and cannot be changed.")
             }
             try await self.requireHolding(current, by: actor, db)
-            if let code = change.code_name, code != current.code_name {
-                guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in role keeps its code name.") }
-                guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }
-                try await self.requireUnique("roles", code, db)
-            }
-            try await db.update("roles")
-                .set("code_name", to: SQLBind(change.code_name ?? current.code_name))
-                .set("name", to: SQLBind(change.name ?? current.name))
-                .set("description", to: SQLBind(change.description ?? current.description))
-                .where("id", .equal, SQLBind(id)).run()
+            let entry = CatalogueEntry(current)
+            try await self.requireRenamable("roles", "role", entry, to: change.code_name, db)
+            try await self.store.updateEntry(
+                "roles", id: id, code: change.code_name ?? current.code_name, name: change.name ?? current.name,
+                description: change.description ?? current.description, db)
             // Cached users show role codes, not names.
             if let code = change.code_name, code != current.code_name { try await self.users.cache.changed(nil, db) }
             if let permissions = change.permissions {
@@ -275,7 +224,7 @@ struct AccessService: Sendable {
             let current = try await self.role(id, db)
             guard !current.built_in else { throw APIError(.forbidden, "permission_denied", "Built-in roles cannot be deleted.") }
             try await self.requireHolding(current, by: actor, db)
-            try await db.delete(from: "roles").where("id", .equal, SQLBind(id)).run()
+            try await self.store.deleteEntry("roles", id: id, db)
             try await self.users.cache.changed(nil, db)
             try await self.audit.record(AuditEvent("role.deleted", actor: actor.userID, detail: ["code_name": current.code_name]), db)
         }
@@ -286,7 +235,7 @@ struct AccessService: Sendable {
     private func requireHolding(_ role: RoleEntry, by actor: Identity, _ db: any SQLDatabase) async throws {
         let effective = try await access.effective(actor.userID, db)
         for text in role.permissions {
-            guard let id = UUID(uuidString: text), let permission = try? await self.permission(id, db) else { continue }
+            guard let id = UUID(uuidString: text), let permission = try await store.permission(id, db) else { continue }
             guard effective.covers(permission.key) else {
                 throw APIError(
                     .forbidden, "permission_denied", "The role '\(role.code_name)' holds \(permission.resource):\(permission.action), which you do not.")
@@ -301,24 +250,19 @@ struct AccessService: Sendable {
             guard let id = UUID(uuidString: text) else { throw APIError.validation(["permissions": ["'\(text)' is not a permission id."]]) }
             wanted.insert(id)
         }
-        let current = Set(
-            try await db.select().column("permission_id").from("role_permissions").where("role_id", .equal, SQLBind(roleID))
-                .all(decodingColumn: "permission_id", as: UUID.self))
+        let current = try await store.permissionIDs(ofRole: roleID, db)
         let effective = try await access.effective(actor.userID, db)
         for id in wanted.symmetricDifference(current) {
-            guard let permission = try? await self.permission(id, db) else {
+            guard let permission = try await store.permission(id, db) else {
                 throw APIError.validation(["permissions": ["Unknown permission \(id.uuidString.lowercased())."]])
             }
             guard effective.covers(permission.key) else {
-                throw APIError(.forbidden, "permission_denied", "You cannot grant or revoke \(permission.resource):\(permission.action), which you do not hold.")
+                throw APIError(
+                    .forbidden, "permission_denied", "You cannot grant or revoke \(permission.resource):\(permission.action), which you do not hold.")
             }
         }
-        for id in current.subtracting(wanted) {
-            try await db.delete(from: "role_permissions").where("role_id", .equal, SQLBind(roleID)).where("permission_id", .equal, SQLBind(id)).run()
-        }
-        for id in wanted.subtracting(current) {
-            try await db.insert(into: "role_permissions").columns("role_id", "permission_id").values(SQLBind(roleID), SQLBind(id)).run()
-        }
+        for id in current.subtracting(wanted) { try await store.revoke(id, from: roleID, db) }
+        for id in wanted.subtracting(current) { try await store.grant(id, to: roleID, db) }
     }
 
     // MARK: Users' roles
@@ -334,28 +278,27 @@ struct AccessService: Sendable {
             guard try await self.users.find(userID, db) != nil else { throw APIError.notFound }
             try await self.access.requireActing(actor.userID, on: userID, db)
             let current = Set(try await self.users.roles(of: userID, db))
-            let wanted = Set(codes)
+            let changed = Set(codes).symmetricDifference(current)
+            let roles = try await self.store.roles(codes: changed, db)
             let effective = try await self.access.effective(actor.userID, db)
-            for code in wanted.symmetricDifference(current) {
-                guard let roleID = try await db.select().column("id").from("roles").where("code_name", .equal, SQLBind(code))
-                    .first(decodingColumn: "id", as: UUID.self)
-                else { throw APIError.validation(["roles": ["Unknown role '\(code)'."]]) }
+            for code in changed.sorted() {
+                guard let held = roles[code] else { throw APIError.validation(["roles": ["Unknown role '\(code)'."]]) }
                 if code == BuiltInRole.admin.rawValue && !effective.isAdmin {
                     throw APIError(.forbidden, "permission_denied", "Only an admin may grant or revoke the admin role.")
                 }
-                let held = try await self.role(roleID, db).permissions.compactMap(UUID.init(uuidString:))
-                for id in held where !effective.covers(try await self.permission(id, db).key) {
+                guard held.allSatisfy(effective.covers) else {
                     throw APIError(.forbidden, "permission_denied", "You cannot grant or revoke '\(code)': it holds permissions you do not.")
                 }
             }
             try await self.users.clearRoles(of: userID, db)
             let unknown = try await self.users.grant(codes, to: userID, db)
             guard unknown.isEmpty else { throw APIError.validation(["roles": ["Unknown roles: \(unknown.joined(separator: ", "))."]]) }
-            let roles = try await self.users.roles(of: userID, db)
+            let now = try await self.users.roles(of: userID, db)
             try await self.audit.record(
-                AuditEvent("roles.changed", user: userID, actor: actor.userID, client: client,
-                    detail: ["from": current.sorted().joined(separator: ","), "to": roles.joined(separator: ",")]), db)
-            return roles
+                AuditEvent(
+                    "roles.changed", user: userID, actor: actor.userID, client: client,
+                    detail: ["from": current.sorted().joined(separator: ","), "to": now.joined(separator: ",")]), db)
+            return now
         }
     }
 
@@ -385,8 +328,16 @@ struct AccessService: Sendable {
         try errors.throwIfAny()
     }
 
+    /// A new code name must be well-formed and free; a built-in entry keeps its own.
+    private func requireRenamable(_ table: String, _ singular: String, _ entry: CatalogueEntry, to code: String?, _ db: any SQLDatabase) async throws {
+        guard let code, code != entry.code_name else { return }
+        guard !entry.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in \(singular) keeps its code name.") }
+        guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }
+        try await requireUnique(table, code, db)
+    }
+
     private func requireUnique(_ table: String, _ code: String, _ db: any SQLDatabase) async throws {
-        if try await db.select().column("id").from(table).where("code_name", .equal, SQLBind(code)).first() != nil {
+        if try await store.id(of: code, in: table, db) != nil {
             throw APIError(.conflict, "already_exists", "'\(code)' already exists.", fields: ["code_name": ["'\(code)' already exists."]])
         }
     }

@@ -43,10 +43,11 @@ public struct Tessera: Sendable {
             database: database, users: users, sessions: sessions, hasher: hasher, policy: PasswordPolicy(), recovery: recovery,
             lockout: LoginLockout(database: database, clock: clock, policy: settings.lockout, enabled: settings.rateLimits), limiter: limiter,
             audit: audit, settings: settings, clock: clock, logger: logger)
-        let accessControl = AccessControl(database: database, users: users)
+        let accessStore = AccessStore()
+        let accessControl = AccessControl(database: database, store: accessStore, users: users)
         let administration = UserAdministration(
             database: database, users: users, sessions: sessions, access: accessControl, audit: audit, mail: mail, clock: clock)
-        let access = AccessService(database: database, access: accessControl, audit: audit, users: users)
+        let access = AccessService(database: database, store: accessStore, access: accessControl, audit: audit, users: users)
         let transport: any MailTransport =
             if let url = settings.smtpURL, let configuration = SMTPConfiguration(url: url) {
                 SMTPClient(configuration: configuration)
