@@ -23,7 +23,8 @@ struct AbuseProtectionTests {
             try await makeUser(app, email: "lou@example.com", username: "lou")
             #expect(try await client.login("lou@example.com", goodPassword).status == .ok, "a fresh account cannot sign in")
             for attempt in 1...3 {
-                expectAPIError(try await client.login("lou@example.com", "wrong-password-\(attempt)"), .unauthorized, "invalid_credentials", "wrong #\(attempt)")
+                expectAPIError(
+                    try await client.login("lou@example.com", "wrong-password-\(attempt)"), .unauthorized, "invalid_credentials", "wrong #\(attempt)")
             }
             let locked = try await client.login("lou@example.com", goodPassword)
             expectRateLimited(locked, within: 55...61, "right password while locked")
@@ -40,7 +41,9 @@ struct AbuseProtectionTests {
 
             // A success clears the count: the next lock again takes three failures.
             for attempt in 1...2 {
-                expectAPIError(try await client.login("lou@example.com", "wrong-again-\(attempt)"), .unauthorized, "invalid_credentials", "after success #\(attempt)")
+                expectAPIError(
+                    try await client.login("lou@example.com", "wrong-again-\(attempt)"), .unauthorized, "invalid_credentials",
+                    "after success #\(attempt)")
             }
             #expect(try await client.login("lou@example.com", goodPassword).status == .ok, "two failures after a success locked the account")
         }
@@ -95,7 +98,8 @@ struct AbuseProtectionTests {
             #expect(real[3].text == ghost[3].text, "the lockouts differ: \(real[3].text) vs \(ghost[3].text)")
             #expect(real[3].headers[.retryAfter] == ghost[3].headers[.retryAfter])
             // Another unknown name is not locked by the first one's failures.
-            expectAPIError(try await client.login("ghost2@example.com", "wrong-password"), .unauthorized, "invalid_credentials", "another unknown name")
+            expectAPIError(
+                try await client.login("ghost2@example.com", "wrong-password"), .unauthorized, "invalid_credentials", "another unknown name")
         }
     }
 
@@ -120,7 +124,8 @@ struct AbuseProtectionTests {
 
             // The forwarded addresses were honoured (each guess counted under its own address), so the lock is per account.
             let addresses = try await app.tessera.database.read { db in
-                try await db.raw("SELECT ip_address FROM audit_events WHERE event = 'login.failed'").all(decodingColumn: "ip_address", as: String.self)
+                try await db.raw("SELECT ip_address FROM audit_events WHERE event = 'login.failed'").all(
+                    decodingColumn: "ip_address", as: String.self)
             }
             #expect(Set(addresses).isSuperset(of: ["203.0.113.1", "203.0.113.2", "203.0.113.3"]), "audit addresses: \(addresses)")
         }
@@ -182,7 +187,9 @@ struct AbuseProtectionTests {
             expectRateLimited(try await client.login(" vic@EXAMPLE.com", goodPassword), within: 1...61, "3rd login for one name")
             #expect(try await client.login("wes@example.com", goodPassword).status == .ok, "another login from the same address")
             // Unknown names are limited the same way.
-            for _ in 1...2 { expectAPIError(try await client.login("nobody@example.com", "x-password-1"), .unauthorized, "invalid_credentials", "unknown") }
+            for _ in 1...2 {
+                expectAPIError(try await client.login("nobody@example.com", "x-password-1"), .unauthorized, "invalid_credentials", "unknown")
+            }
             expectRateLimited(try await client.login("nobody@example.com", "x-password-1"), within: 1...61, "3rd try for an unknown name")
             app.clock.advance(by: 61)
             #expect(try await client.login("vic@example.com", goodPassword).status == .ok, "after the window")
@@ -263,7 +270,8 @@ struct AbuseProtectionTests {
             try await makeUser(app, email: "una@example.com")
             for attempt in 1...2 {
                 let reply = try await client.call(
-                    .post, "/api/v1/auth/token", json: ["login": "una@example.com", "password": goodPassword], headers: [forwardedFor: "192.0.2.\(attempt)"])
+                    .post, "/api/v1/auth/token", json: ["login": "una@example.com", "password": goodPassword],
+                    headers: [forwardedFor: "192.0.2.\(attempt)"])
                 #expect(reply.status == .ok, "login #\(attempt): \(reply.status) \(reply.text)")
             }
             let third = try await client.call(
@@ -273,7 +281,8 @@ struct AbuseProtectionTests {
             let addresses = try await app.tessera.database.read { db in
                 try await db.raw("SELECT ip_address FROM sessions").all(decodingColumn: "ip_address", as: String.self)
             }
-            #expect(!addresses.isEmpty && addresses.allSatisfy { !$0.hasPrefix("192.0.2.") }, "an untrusted X-Forwarded-For was recorded: \(addresses)")
+            #expect(
+                !addresses.isEmpty && addresses.allSatisfy { !$0.hasPrefix("192.0.2.") }, "an untrusted X-Forwarded-For was recorded: \(addresses)")
         }
     }
 
@@ -308,13 +317,15 @@ struct AbuseProtectionTests {
         let app = try await TestApp.make(
             database,
             [
-                "RATE_LIMITS": "off", "LOCKOUT_FAILURES": "3", "RATE_LIMIT_TOKEN": "1/1m", "RATE_LIMIT_TOKEN_LOGIN": "1/1m", "RATE_LIMIT_REGISTER": "1/1m",
+                "RATE_LIMITS": "off", "LOCKOUT_FAILURES": "3", "RATE_LIMIT_TOKEN": "1/1m", "RATE_LIMIT_TOKEN_LOGIN": "1/1m",
+                "RATE_LIMIT_REGISTER": "1/1m",
                 "RATE_LIMIT_RESET": "1/1m", "THROTTLE": "1/1m",
             ])
         try await app.run { client in
             try await makeUser(app, email: "free@example.com")
             for attempt in 1...20 {
-                expectAPIError(try await client.login("free@example.com", "wrong-\(attempt)"), .unauthorized, "invalid_credentials", "wrong #\(attempt)")
+                expectAPIError(
+                    try await client.login("free@example.com", "wrong-\(attempt)"), .unauthorized, "invalid_credentials", "wrong #\(attempt)")
             }
             let right = try await client.login("free@example.com", goodPassword)
             #expect(right.status == .ok, "the right password after 20 failures: \(right.status) \(right.text)")
@@ -349,6 +360,8 @@ private func expectRateLimited(_ reply: Reply, within seconds: ClosedRange<Int>,
     #expect(reply.code == "rate_limited", "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation)
     #expect((reply["detail"] as? String)?.isEmpty == false, "\(what): no detail in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
     let retryAfter = reply.headers[.retryAfter]
-    #expect(retryAfter.flatMap { Int($0) }.map { seconds.contains($0) } == true, "\(what): Retry-After \(retryAfter ?? "missing"), expected \(seconds)", sourceLocation: sourceLocation)
+    #expect(
+        retryAfter.flatMap { Int($0) }.map { seconds.contains($0) } == true, "\(what): Retry-After \(retryAfter ?? "missing"), expected \(seconds)",
+        sourceLocation: sourceLocation)
     #expect(reply["access"] == nil && reply["refresh"] == nil, "\(what): tokens in a refusal", sourceLocation: sourceLocation)
 }

@@ -62,10 +62,13 @@ struct AccessControlTests {
             #expect(keys.contains("audit:export"))
 
             // What the built-in roles hold.
-            let keyByID = Dictionary(uniqueKeysWithValues: permissions.compactMap { entry -> (String, String)? in
-                guard let id = entry["id"] as? String, let r = entry["resource"] as? String, let a = entry["action"] as? String else { return nil }
-                return (id, "\(r):\(a)")
-            })
+            let keyByID = Dictionary(
+                uniqueKeysWithValues: permissions.compactMap { entry -> (String, String)? in
+                    guard let id = entry["id"] as? String, let r = entry["resource"] as? String, let a = entry["action"] as? String else {
+                        return nil
+                    }
+                    return (id, "\(r):\(a)")
+                })
             func held(_ code: String) -> Set<String> {
                 let ids = roles.first { $0["code_name"] as? String == code }?["permissions"] as? [String] ?? []
                 return Set(ids.compactMap { keyByID[$0] })
@@ -107,7 +110,8 @@ struct AccessControlTests {
 
     // MARK: Resources and actions
 
-    @Test("resources and actions: create, duplicate, invalid code names, read, rename, delete; built-ins are protected",
+    @Test(
+        "resources and actions: create, duplicate, invalid code names, read, rename, delete; built-ins are protected",
         arguments: TestDatabase.all)
     func resourceAndActionCRUD(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
@@ -115,7 +119,8 @@ struct AccessControlTests {
             let admin = try await rbacMember(app, client, "root@example.com", roles: ["admin"])
             for list in ["resources", "actions"] {
                 let path = "/api/v1/\(list)"
-                let created = try await client.rbacCreated(path, ["code_name": "documents", "name": "Documents", "description": "Files"], token: admin.access)
+                let created = try await client.rbacCreated(
+                    path, ["code_name": "documents", "name": "Documents", "description": "Files"], token: admin.access)
                 let id = try #require(created["id"] as? String)
                 #expect(UUID(uuidString: id) != nil, "\(list) id \(id)")
                 #expect(created["code_name"] as? String == "documents")
@@ -213,15 +218,19 @@ struct AccessControlTests {
             #expect(read["action"] as? String == "read")
             _ = try await client.rbacCreated("/api/v1/permissions", ["resource": "documents", "action": "all"], token: admin.access)
 
-            let duplicate = try await client.call(.post, "/api/v1/permissions", json: ["resource": "documents", "action": "read"], token: admin.access)
+            let duplicate = try await client.call(
+                .post, "/api/v1/permissions", json: ["resource": "documents", "action": "read"], token: admin.access)
             expectAPIError(duplicate, .conflict, "already_exists", "duplicate permission")
-            let seededDuplicate = try await client.call(.post, "/api/v1/permissions", json: ["resource": "users", "action": "read"], token: admin.access)
+            let seededDuplicate = try await client.call(
+                .post, "/api/v1/permissions", json: ["resource": "users", "action": "read"], token: admin.access)
             expectAPIError(seededDuplicate, .conflict, "already_exists", "duplicate of a seeded permission")
 
-            let unknownResource = try await client.call(.post, "/api/v1/permissions", json: ["resource": "nope", "action": "read"], token: admin.access)
+            let unknownResource = try await client.call(
+                .post, "/api/v1/permissions", json: ["resource": "nope", "action": "read"], token: admin.access)
             expectAPIError(unknownResource, .badRequest, "validation_error", "unknown resource")
             #expect(unknownResource.fields["resource"] != nil, "\(unknownResource.text)")
-            let unknownAction = try await client.call(.post, "/api/v1/permissions", json: ["resource": "documents", "action": "nope"], token: admin.access)
+            let unknownAction = try await client.call(
+                .post, "/api/v1/permissions", json: ["resource": "documents", "action": "nope"], token: admin.access)
             expectAPIError(unknownAction, .badRequest, "validation_error", "unknown action")
             #expect(unknownAction.fields["action"] != nil, "\(unknownAction.text)")
             let missing = try await client.call(.post, "/api/v1/permissions", json: [:], token: admin.access)
@@ -244,7 +253,8 @@ struct AccessControlTests {
 
             let deleted = try await client.call(.delete, "/api/v1/permissions/\(readID)", token: admin.access)
             #expect(deleted.status == .noContent, "\(deleted.status.code) \(deleted.text)")
-            expectAPIError(try await client.call(.get, "/api/v1/permissions/\(readID)", token: admin.access), .notFound, "not_found", "deleted permission")
+            expectAPIError(
+                try await client.call(.get, "/api/v1/permissions/\(readID)", token: admin.access), .notFound, "not_found", "deleted permission")
 
             // Deleting a resource takes its permissions with it.
             let documentsID = try await rbacEntryID(client, "resources", "documents", admin.access)
@@ -256,7 +266,8 @@ struct AccessControlTests {
 
     // MARK: Roles
 
-    @Test("roles: create with permissions, replace them, rename, delete; built-ins cannot be deleted, admin cannot be changed",
+    @Test(
+        "roles: create with permissions, replace them, rename, delete; built-ins cannot be deleted, admin cannot be changed",
         arguments: TestDatabase.all)
     func roleCRUD(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
@@ -280,11 +291,15 @@ struct AccessControlTests {
                 try await client.call(.post, "/api/v1/roles", json: ["code_name": "Bad Role", "name": "Bad"], token: admin.access), .badRequest,
                 "validation_error", "invalid role code_name")
             let unknownPermission = try await client.call(
-                .post, "/api/v1/roles", json: ["code_name": "ghost", "name": "Ghost", "permissions": [UUID().uuidString.lowercased()]], token: admin.access)
+                .post, "/api/v1/roles", json: ["code_name": "ghost", "name": "Ghost", "permissions": [UUID().uuidString.lowercased()]],
+                token: admin.access)
             expectAPIError(unknownPermission, .badRequest, "validation_error", "role with an unknown permission id")
-            let notAnID = try await client.call(.post, "/api/v1/roles", json: ["code_name": "ghost", "name": "Ghost", "permissions": ["users:read"]], token: admin.access)
+            let notAnID = try await client.call(
+                .post, "/api/v1/roles", json: ["code_name": "ghost", "name": "Ghost", "permissions": ["users:read"]], token: admin.access)
             expectAPIError(notAnID, .badRequest, "validation_error", "role with a permission that is not an id")
-            #expect(!(try await rbacAll(client, "/api/v1/roles", admin.access)).contains { $0["code_name"] as? String == "ghost" }, "a refused role was created")
+            #expect(
+                !(try await rbacAll(client, "/api/v1/roles", admin.access)).contains { $0["code_name"] as? String == "ghost" },
+                "a refused role was created")
 
             let replaced = try await client.call(.patch, "/api/v1/roles/\(roleID)", json: ["permissions": [auditRead]], token: admin.access)
             #expect(replaced.status == .ok, "\(replaced.text)")
@@ -300,7 +315,9 @@ struct AccessControlTests {
             // Built-in roles.
             for code in ["admin", "supervisor", "specialist", "client"] {
                 let id = try await rbacEntryID(client, "roles", code, admin.access)
-                expectAPIError(try await client.call(.delete, "/api/v1/roles/\(id)", token: admin.access), .forbidden, "permission_denied", "DELETE role \(code)")
+                expectAPIError(
+                    try await client.call(.delete, "/api/v1/roles/\(id)", token: admin.access), .forbidden, "permission_denied", "DELETE role \(code)"
+                )
                 expectAPIError(
                     try await client.call(.patch, "/api/v1/roles/\(id)", json: ["code_name": "\(code)2"], token: admin.access), .forbidden,
                     "permission_denied", "renaming role \(code)")
@@ -318,7 +335,8 @@ struct AccessControlTests {
 
             // Deleting a role takes it from its holders.
             let holder = try await rbacSignUp(client, "holder@example.com", kind: "client")
-            let assigned = try await client.call(.put, "/api/v1/users/\(holder.id)/roles", json: ["roles": ["client", "auditor"]], token: admin.access)
+            let assigned = try await client.call(
+                .put, "/api/v1/users/\(holder.id)/roles", json: ["roles": ["client", "auditor"]], token: admin.access)
             #expect(assigned["roles"] as? [String] == ["auditor", "client"], "\(assigned.text)")
             #expect(try await client.call(.delete, "/api/v1/roles/\(roleID)", token: admin.access).status == .noContent)
             expectAPIError(try await client.call(.get, "/api/v1/roles/\(roleID)", token: admin.access), .notFound, "not_found", "deleted role")
@@ -340,7 +358,8 @@ struct AccessControlTests {
             expectAPIError(unknown, .badRequest, "validation_error", "an unknown role")
             let shown = try await client.call(.get, "/api/v1/users/\(user.id)", token: admin.access)
             #expect(Set(shown["roles"] as? [String] ?? []) == ["client", "supervisor"], "a refused assignment changed roles: \(shown.text)")
-            let nobody = try await client.call(.put, "/api/v1/users/\(UUID().uuidString.lowercased())/roles", json: ["roles": ["client"]], token: admin.access)
+            let nobody = try await client.call(
+                .put, "/api/v1/users/\(UUID().uuidString.lowercased())/roles", json: ["roles": ["client"]], token: admin.access)
             expectAPIError(nobody, .notFound, "not_found", "roles of an unknown user")
             let missing = try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: [:], token: admin.access)
             #expect(missing.status == .badRequest, "PUT roles without roles: \(missing.status.code)")
@@ -349,7 +368,8 @@ struct AccessControlTests {
 
     // MARK: Checks
 
-    @Test("method → action and `all`: authz/check and me/permissions follow the user's roles; admin may do anything",
+    @Test(
+        "method → action and `all`: authz/check and me/permissions follow the user's roles; admin may do anything",
         arguments: TestDatabase.all)
     func checksAndAll(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
@@ -358,7 +378,8 @@ struct AccessControlTests {
             let user = try await rbacSignUp(client, "reader@example.com", kind: "client")
             _ = try await client.rbacCreated("/api/v1/resources", ["code_name": "documents", "name": "Documents"], token: admin.access)
             let read = try #require(
-                try await client.rbacCreated("/api/v1/permissions", ["resource": "documents", "action": "read"], token: admin.access)["id"] as? String)
+                try await client.rbacCreated("/api/v1/permissions", ["resource": "documents", "action": "read"], token: admin.access)["id"] as? String
+            )
             let all = try #require(
                 try await client.rbacCreated("/api/v1/permissions", ["resource": "documents", "action": "all"], token: admin.access)["id"] as? String)
             _ = try await client.rbacCreated("/api/v1/roles", ["code_name": "reader", "name": "Reader", "permissions": [read]], token: admin.access)
@@ -417,7 +438,8 @@ struct AccessControlTests {
         }
     }
 
-    @Test("authz/check about another user needs users:read; about oneself it does not; resource and action are required",
+    @Test(
+        "authz/check about another user needs users:read; about oneself it does not; resource and action are required",
         arguments: TestDatabase.all)
     func checkAboutOthers(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
@@ -438,7 +460,8 @@ struct AccessControlTests {
 
             let adminAboutBob = try await client.call(.get, "/api/v1/authz/check?resource=users&action=read&user_id=\(bob.id)", token: admin.access)
             #expect(adminAboutBob.status == .ok && adminAboutBob["allowed"] as? Bool == false, "\(adminAboutBob.text)")
-            let adminAboutAdmin = try await client.call(.get, "/api/v1/authz/check?resource=users&action=read&user_id=\(admin.id)", token: alice.access)
+            let adminAboutAdmin = try await client.call(
+                .get, "/api/v1/authz/check?resource=users&action=read&user_id=\(admin.id)", token: alice.access)
             #expect(adminAboutAdmin.status == .forbidden)
             let aboutUnknown = try await client.call(
                 .get, "/api/v1/authz/check?resource=users&action=read&user_id=\(UUID().uuidString.lowercased())", token: admin.access)
@@ -446,8 +469,11 @@ struct AccessControlTests {
 
             // users:read through a custom role is enough to ask about others.
             let usersRead = try await rbacPermissionID(client, "users", "read", admin.access)
-            _ = try await client.rbacCreated("/api/v1/roles", ["code_name": "directory", "name": "Directory", "permissions": [usersRead]], token: admin.access)
-            #expect(try await client.call(.put, "/api/v1/users/\(alice.id)/roles", json: ["roles": ["client", "directory"]], token: admin.access).status == .ok)
+            _ = try await client.rbacCreated(
+                "/api/v1/roles", ["code_name": "directory", "name": "Directory", "permissions": [usersRead]], token: admin.access)
+            #expect(
+                try await client.call(.put, "/api/v1/users/\(alice.id)/roles", json: ["roles": ["client", "directory"]], token: admin.access).status
+                    == .ok)
             let now = try await client.call(.get, "/api/v1/authz/check?resource=users&action=delete&user_id=\(admin.id)", token: alice.access)
             #expect(now.status == .ok && now["allowed"] as? Bool == true, "with users:read, asking about admin: \(now.text)")
 
@@ -479,7 +505,8 @@ struct AccessControlTests {
             let docsRead = try await client.rbacCreated("/api/v1/permissions", ["resource": "documents", "action": "read"], token: supervisor.access)
             #expect(docsRead["resource"] as? String == "documents")
             let rolesZap = try #require(
-                try await client.rbacCreated("/api/v1/permissions", ["resource": "roles", "action": "zap"], token: supervisor.access)["id"] as? String)
+                try await client.rbacCreated("/api/v1/permissions", ["resource": "roles", "action": "zap"], token: supervisor.access)["id"] as? String
+            )
             let helper = try await client.rbacCreated(
                 "/api/v1/roles", ["code_name": "helper", "name": "Helper", "permissions": [rolesRead]], token: supervisor.access)
             let helperID = try #require(helper["id"] as? String)
@@ -562,7 +589,8 @@ struct AccessControlTests {
                 .put, "/api/v1/users/\(manager.id)/roles", json: ["roles": ["client", "user-manager", "admin"]], token: manager.access)
             expectAPIError(selfAdmin, .forbidden, "permission_denied", "user-manager granting itself admin")
             #expect(selfAdmin.string("detail")?.contains("your own roles") == true, "detail: \(selfAdmin.text)")
-            let otherAdmin = try await client.call(.put, "/api/v1/users/\(other.id)/roles", json: ["roles": ["client", "admin"]], token: manager.access)
+            let otherAdmin = try await client.call(
+                .put, "/api/v1/users/\(other.id)/roles", json: ["roles": ["client", "admin"]], token: manager.access)
             expectAPIError(otherAdmin, .forbidden, "permission_denied", "user-manager granting admin to another")
             #expect(otherAdmin.string("detail")?.contains("Only an admin may grant") == true, "detail: \(otherAdmin.text)")
             let revokeAdmin = try await client.call(.put, "/api/v1/users/\(admin.id)/roles", json: ["roles": ["client"]], token: manager.access)
@@ -577,9 +605,11 @@ struct AccessControlTests {
             #expect(Set(mine["roles"] as? [String] ?? []) == ["client", "user-manager"], "refused changes changed roles: \(mine.text)")
 
             // What it holds it may pass on.
-            let passOn = try await client.call(.put, "/api/v1/users/\(other.id)/roles", json: ["roles": ["client", "user-manager"]], token: manager.access)
+            let passOn = try await client.call(
+                .put, "/api/v1/users/\(other.id)/roles", json: ["roles": ["client", "user-manager"]], token: manager.access)
             #expect(passOn.status == .ok, "passing on a held role: \(passOn.text)")
-            let adminGrant = try await client.call(.put, "/api/v1/users/\(other.id)/roles", json: ["roles": ["client", "admin"]], token: admin.access)
+            let adminGrant = try await client.call(
+                .put, "/api/v1/users/\(other.id)/roles", json: ["roles": ["client", "admin"]], token: admin.access)
             #expect(adminGrant.status == .ok, "\(adminGrant.text)")
             #expect(try await client.call(.get, "/api/v1/me/permissions", token: other.access)["admin"] as? Bool == true)
         }
@@ -595,7 +625,8 @@ struct AccessControlTests {
             let user = try await rbacSignUp(client, "live@example.com", kind: "client")
 
             #expect(try await client.call(.get, "/api/v1/roles", token: user.access).status == .forbidden)
-            let granted = try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: ["roles": ["client", "supervisor"]], token: admin.access)
+            let granted = try await client.call(
+                .put, "/api/v1/users/\(user.id)/roles", json: ["roles": ["client", "supervisor"]], token: admin.access)
             #expect(granted.status == .ok, "\(granted.text)")
             #expect(try await client.call(.get, "/api/v1/roles", token: user.access).status == .ok, "a granted role did not hold on the next request")
 
@@ -610,9 +641,12 @@ struct AccessControlTests {
             // Changing a role's permissions holds at once too.
             let rolesRead = try await rbacPermissionID(client, "roles", "read", admin.access)
             let viewer = try #require(
-                try await client.rbacCreated("/api/v1/roles", ["code_name": "viewer", "name": "Viewer", "permissions": [rolesRead]], token: admin.access)["id"]
+                try await client.rbacCreated(
+                    "/api/v1/roles", ["code_name": "viewer", "name": "Viewer", "permissions": [rolesRead]], token: admin.access)["id"]
                     as? String)
-            #expect(try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: ["roles": ["client", "viewer"]], token: admin.access).status == .ok)
+            #expect(
+                try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: ["roles": ["client", "viewer"]], token: admin.access).status
+                    == .ok)
             #expect(try await client.call(.get, "/api/v1/roles", token: user.access).status == .ok)
             #expect(try await client.call(.patch, "/api/v1/roles/\(viewer)", json: ["permissions": [String]()], token: admin.access).status == .ok)
             #expect(try await client.call(.get, "/api/v1/roles", token: user.access).status == .forbidden, "a removed permission still held")
@@ -654,4 +688,3 @@ func rbacAuditCount(_ app: TestApp, _ event: String) async throws -> Int {
         try await db.raw("SELECT COUNT(*) AS n FROM audit_events WHERE event = \(bind: event)").first(decodingColumn: "n", as: Int.self) ?? 0
     }
 }
-

@@ -24,26 +24,32 @@ struct AuditAndMetricsTests {
             var secrets: [String] = [goodPassword, Self.wrongPassword, Self.secondPassword, Self.thirdPassword]
 
             _ = try await app.tessera.accounts.createUser(RegisterRequest(email: "admin@example.com", password: goodPassword), roles: ["admin"])
-            let adminLogin = try await client.call(.post, "/api/v1/auth/token", json: ["login": "admin@example.com", "password": goodPassword], headers: ua)
+            let adminLogin = try await client.call(
+                .post, "/api/v1/auth/token", json: ["login": "admin@example.com", "password": goodPassword], headers: ua)
             let admin = try #require(adminLogin.string("access"))
             let adminID = try #require((adminLogin["user"] as? [String: Any])?["id"] as? String)
             secrets += [admin, try #require(adminLogin.string("refresh"))]
             step()
 
             // A sign-up, approved.
-            let registered = try await client.call(.post, "/api/v1/auth/register", json: ["email": "una@example.com", "password": goodPassword], headers: ua)
+            let registered = try await client.call(
+                .post, "/api/v1/auth/register", json: ["email": "una@example.com", "password": goodPassword], headers: ua)
             let una = try #require((registered["user"] as? [String: Any])?["id"] as? String)
             step()
-            #expect(try await client.call(.patch, "/api/v1/registrations/\(una)", json: ["action": "accept"], token: admin, headers: ua).status == .ok)
+            #expect(
+                try await client.call(.patch, "/api/v1/registrations/\(una)", json: ["action": "accept"], token: admin, headers: ua).status == .ok)
             step()
 
             // Failed logins: an unknown name, a wrong password.
             #expect(
-                try await client.call(.post, "/api/v1/auth/token", json: ["login": "nobody@example.com", "password": Self.wrongPassword], headers: ua).status
+                try await client.call(
+                    .post, "/api/v1/auth/token", json: ["login": "nobody@example.com", "password": Self.wrongPassword], headers: ua
+                ).status
                     == .unauthorized)
             step()
             #expect(
-                try await client.call(.post, "/api/v1/auth/token", json: ["login": "una@example.com", "password": Self.wrongPassword], headers: ua).status
+                try await client.call(.post, "/api/v1/auth/token", json: ["login": "una@example.com", "password": Self.wrongPassword], headers: ua)
+                    .status
                     == .unauthorized)
             step()
 
@@ -61,7 +67,8 @@ struct AuditAndMetricsTests {
             step()
 
             // A logout.
-            let second = try await client.call(.post, "/api/v1/auth/token", json: ["login": "una@example.com", "password": goodPassword], headers: ua)
+            let second = try await client.call(
+                .post, "/api/v1/auth/token", json: ["login": "una@example.com", "password": goodPassword], headers: ua)
             let secondAccess = try #require(second.string("access"))
             secrets += [secondAccess, second.string("refresh") ?? ""]
             step()
@@ -74,7 +81,8 @@ struct AuditAndMetricsTests {
             secrets += [thirdAccess, third.string("refresh") ?? ""]
             step()
             let changed = try await client.call(
-                .post, "/api/v1/me/password", json: ["current_password": goodPassword, "new_password": Self.secondPassword], token: thirdAccess, headers: ua)
+                .post, "/api/v1/me/password", json: ["current_password": goodPassword, "new_password": Self.secondPassword], token: thirdAccess,
+                headers: ua)
             #expect(changed.status == .noContent, "password change: \(changed.status) \(changed.text)")
             step()
             #expect(try await client.call(.post, "/api/v1/auth/password/reset", json: ["login": "una@example.com"], headers: ua).status == .accepted)
@@ -95,7 +103,8 @@ struct AuditAndMetricsTests {
 
             // An admin changes roles, then the status.
             // A role of this installation's own (built-in ones are covered in UserAdministrationTests).
-            let role = try await client.call(.post, "/api/v1/roles", json: ["code_name": "auditor", "name": "Auditor", "permissions": [String]()], token: admin)
+            let role = try await client.call(
+                .post, "/api/v1/roles", json: ["code_name": "auditor", "name": "Auditor", "permissions": [String]()], token: admin)
             #expect(role.status == .created, "create role: \(role.status) \(role.text)")
             let roles = try await client.call(.put, "/api/v1/users/\(una)/roles", json: ["roles": ["client", "auditor"]], token: admin, headers: ua)
             #expect(roles.status == .ok, "roles: \(roles.status) \(roles.text)")
@@ -128,7 +137,10 @@ struct AuditAndMetricsTests {
                 #expect(events.contains(name), "no \(name) in \(events)")
             }
             // The order in which they happened, read from the end of the list.
-            let happened = ["registration.accepted", "login.failed", "refresh.reused", "session.revoked", "password.changed", "roles.changed", "user.status_changed"]
+            let happened = [
+                "registration.accepted", "login.failed", "refresh.reused", "session.revoked", "password.changed", "roles.changed",
+                "user.status_changed",
+            ]
             let positions = happened.compactMap { name in events.firstIndex(of: name) }
             #expect(positions == positions.sorted(by: >), "order: \(events)")
 
@@ -136,7 +148,8 @@ struct AuditAndMetricsTests {
                 entries.first { $0["event"] as? String == event && condition($0) }
             }
             let unknownFailure = entry("login.failed") { ($0["detail"] as? [String: String])?["reason"] == "unknown_login" }
-            #expect(unknownFailure != nil, "no login.failed with reason unknown_login: \(entries.filter { $0["event"] as? String == "login.failed" })")
+            #expect(
+                unknownFailure != nil, "no login.failed with reason unknown_login: \(entries.filter { $0["event"] as? String == "login.failed" })")
             #expect(unknownFailure?["user_id"] is NSNull, "an unknown login names a user: \(unknownFailure ?? [:])")
             let wrongFailure = entry("login.failed") { ($0["detail"] as? [String: String])?["reason"] == "wrong_password" }
             #expect(wrongFailure != nil, "no login.failed with reason wrong_password")
@@ -202,7 +215,8 @@ struct AuditAndMetricsTests {
                 try await db.raw("SELECT id, at, event, user_id, actor_id, ip_address, user_agent, detail FROM audit_events").all().map { row in
                     [
                         try row.decode(column: "id", as: UUID.self).uuidString, try row.decode(column: "event", as: String.self),
-                        try row.decode(column: "user_id", as: UUID?.self)?.uuidString ?? "", try row.decode(column: "actor_id", as: UUID?.self)?.uuidString ?? "",
+                        try row.decode(column: "user_id", as: UUID?.self)?.uuidString ?? "",
+                        try row.decode(column: "actor_id", as: UUID?.self)?.uuidString ?? "",
                         try row.decode(column: "ip_address", as: String.self), try row.decode(column: "user_agent", as: String.self),
                         try row.decode(column: "detail", as: String.self),
                     ].joined(separator: "\u{1F}")
@@ -212,7 +226,9 @@ struct AuditAndMetricsTests {
             let columns = try await app.tessera.database.read { db in
                 try await db.raw("SELECT * FROM audit_events").all().first?.allColumns ?? []
             }
-            #expect(Set(columns).isSubset(of: ["id", "at", "event", "user_id", "actor_id", "ip_address", "user_agent", "detail"]), "unscanned columns: \(columns)")
+            #expect(
+                Set(columns).isSubset(of: ["id", "at", "event", "user_id", "actor_id", "ip_address", "user_agent", "detail"]),
+                "unscanned columns: \(columns)")
             let fetched = try await client.call(.get, "/api/v1/audit?page_size=100", token: admin).text
             let hashes = try await app.tessera.database.read { db in
                 try await db.raw("SELECT password_hash FROM users").all(decodingColumn: "password_hash", as: String.self)
@@ -259,12 +275,16 @@ struct AuditAndMetricsTests {
             // Hummingbird's request metrics, by route.
             let requestSeries = new.keys.filter { $0.hasPrefix("hb_requests") || $0.hasPrefix("http_server_request_duration") }
             #expect(!requestSeries.isEmpty, "no request metrics: \(new.keys.sorted().prefix(20))")
-            #expect(requestSeries.contains { $0.contains("/api/v1/auth/token") }, "no request series for the token route: \(requestSeries.sorted().prefix(10))")
+            #expect(
+                requestSeries.contains { $0.contains("/api/v1/auth/token") },
+                "no request series for the token route: \(requestSeries.sorted().prefix(10))")
             // Every sample line is valid exposition text: a metric name of [a-zA-Z_:][a-zA-Z0-9_:]* and a number.
             for line in text.split(separator: "\n") where !line.hasPrefix("#") {
                 let name = line.prefix { $0 != "{" && $0 != " " }
                 #expect(name.wholeMatch(of: /[a-zA-Z_:][a-zA-Z0-9_:]*/) != nil, "bad metric name in: \(line)")
-                #expect(line.split(separator: " ").last.flatMap { Double($0) } != nil || line.hasSuffix("+Inf") || line.hasSuffix("NaN"), "bad value in: \(line)")
+                #expect(
+                    line.split(separator: " ").last.flatMap { Double($0) } != nil || line.hasSuffix("+Inf") || line.hasSuffix("NaN"),
+                    "bad value in: \(line)")
             }
             #expect(!text.contains(goodPassword) && !text.contains("eyJ"), "a secret in /metrics")
         }

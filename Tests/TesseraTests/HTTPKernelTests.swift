@@ -17,7 +17,9 @@ struct HTTPKernelTests {
         let app = try await TestApp.make(database)
         try await app.run { client in
             for path in ["/api/v1/auth/token", "/api/v1/auth/register", "/api/v1/auth/token/refresh"] {
-                for body in ["{not json", "{\"login\": ", "[]", "[{\"login\": \"a@b.c\", \"password\": \"x\"}]", "42", "\"text\"", "true", "null", "{'a': 1}"] {
+                for body in [
+                    "{not json", "{\"login\": ", "[]", "[{\"login\": \"a@b.c\", \"password\": \"x\"}]", "42", "\"text\"", "true", "null", "{'a': 1}",
+                ] {
                     let reply = try await client.call(.post, path, json: body)
                     expectAPIError(reply, .badRequest, "validation_error", "POST \(path) with \(body)")
                 }
@@ -64,7 +66,9 @@ struct HTTPKernelTests {
     func oversizedBodies(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run { client in
-            for path in ["/api/v1/auth/token/refresh", "/api/v1/auth/token", "/api/v1/auth/register", "/api/v1/auth/token/verify", "/api/v1/auth/token/revoke"] {
+            for path in [
+                "/api/v1/auth/token/refresh", "/api/v1/auth/token", "/api/v1/auth/register", "/api/v1/auth/token/verify", "/api/v1/auth/token/revoke",
+            ] {
                 for size in [64 * 1024 + 1, 200 * 1024, 2 * 1024 * 1024] {
                     let reply = try await client.call(.post, path, json: paddedJSON(size: size))
                     expectAPIError(reply, .contentTooLarge, "payload_too_large", "POST \(path) with \(size) bytes")
@@ -162,7 +166,8 @@ struct HTTPKernelTests {
 
             let docs = try await client.call(.get, "/docs")
             #expect(docs.status == .ok)
-            #expect(docs.headers[.contentType]?.lowercased().hasPrefix("text/html") == true, "docs Content-Type \(docs.headers[.contentType] ?? "nil")")
+            #expect(
+                docs.headers[.contentType]?.lowercased().hasPrefix("text/html") == true, "docs Content-Type \(docs.headers[.contentType] ?? "nil")")
             #expect(docs.text.lowercased().contains("<html"))
 
             let jwks = try await client.call(.get, "/.well-known/jwks.json")
@@ -257,7 +262,9 @@ struct HTTPKernelTests {
                             "\(method.uppercased()) \(probe) is documented but answers 404 \(reply.text.prefix(100))")
                         #expect(reply.status.code < 500, "\(method.uppercased()) \(probe) answers \(reply.status.code)")
                         if reply.status.code >= 400 {
-                            #expect(reply.code != nil && reply["detail"] is String, "\(method.uppercased()) \(probe): error body \(reply.text.prefix(100))")
+                            #expect(
+                                reply.code != nil && reply["detail"] is String,
+                                "\(method.uppercased()) \(probe): error body \(reply.text.prefix(100))")
                         }
                     }
                 }
@@ -292,4 +299,3 @@ private func collectRefs(_ value: Any) -> [String] {
     if let array = value as? [Any] { return array.flatMap(collectRefs) }
     return []
 }
-

@@ -27,7 +27,8 @@ struct HostileInputTests {
                     #expect(reply.code != nil, "\(path)?page=\(page): \(reply.text.prefix(200))")
                 }
                 expectAPIError(try await client.call(.get, "\(path)?page=0", token: admin.access), .badRequest, "validation_error", "\(path)?page=0")
-                expectAPIError(try await client.call(.get, "\(path)?page=-5", token: admin.access), .badRequest, "validation_error", "\(path)?page=-5")
+                expectAPIError(
+                    try await client.call(.get, "\(path)?page=-5", token: admin.access), .badRequest, "validation_error", "\(path)?page=-5")
                 let big = try await client.call(.get, "\(path)?page_size=9223372036854775807", token: admin.access)
                 #expect(big.status == .ok, "\(path) with a huge page_size is read as the largest page: \(big.status.code) \(big.text.prefix(200))")
                 let both = try await client.call(.get, "\(path)?page=9223372036854775807&page_size=100", token: admin.access)
@@ -60,7 +61,8 @@ struct HostileInputTests {
                     "users?\(query) with a NUL")
             }
             expectAPIError(
-                try await client.call(.get, "/api/v1/audit?event=x%00", token: admin.access), .badRequest, "validation_error", "audit?event with a NUL")
+                try await client.call(.get, "/api/v1/audit?event=x%00", token: admin.access), .badRequest, "validation_error",
+                "audit?event with a NUL")
             expectAPIError(
                 try await client.call(.get, "/api/v1/authz/check?resource=users%00&action=read", token: admin.access), .badRequest,
                 "validation_error", "authz/check with a NUL")
@@ -95,7 +97,8 @@ struct HostileInputTests {
                 try await client.call(.post, "/api/v1/resources", json: ["code_name": "docs", "name": long], token: admin.access), .badRequest,
                 "validation_error", "a 4,000-character resource name")
             expectAPIError(
-                try await client.call(.get, "/api/v1/users?q=\(long)", token: admin.access), .badRequest, "validation_error", "a 4,000-character search")
+                try await client.call(.get, "/api/v1/users?q=\(long)", token: admin.access), .badRequest, "validation_error",
+                "a 4,000-character search")
             expectAPIError(
                 try await client.call(.put, "/api/v1/users/\(admin.id)/roles", json: ["roles": [long]], token: admin.access), .badRequest,
                 "validation_error", "a 4,000-character role code")
@@ -114,7 +117,9 @@ struct HostileInputTests {
 struct AccountTakeoverTests {
     static let newPassword = "Copper-Meadow-Lantern-84"
 
-    @Test("changing e-mail, phone or username needs current_password; wrong ones count towards the lockout; the old address is told", arguments: TestDatabase.all)
+    @Test(
+        "changing e-mail, phone or username needs current_password; wrong ones count towards the lockout; the old address is told",
+        arguments: TestDatabase.all)
     func identifierChangeNeedsPassword(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database, ["RATE_LIMITS": "on", "LOCKOUT_FAILURES": "3", "LOCKOUT_WAIT": "1m"])
         try await app.run { client in
@@ -132,7 +137,9 @@ struct AccountTakeoverTests {
                     .patch, "/api/v1/me", json: ["email": "thief@example.com", "current_password": "not-the-password"], token: pair.access)
                 expectAPIError(wrong, .badRequest, "validation_error", "a wrong current_password")
             }
-            expectAPIError(try await client.login("owner@example.com", goodPassword), .tooManyRequests, "rate_limited", "sign-in after three wrong confirmations")
+            expectAPIError(
+                try await client.login("owner@example.com", goodPassword), .tooManyRequests, "rate_limited", "sign-in after three wrong confirmations"
+            )
             let me = try await client.call(.get, "/api/v1/me", token: pair.access)
             #expect(me["email"] as? String == "owner@example.com", "a refused change changed the e-mail: \(me.text)")
 
@@ -161,7 +168,8 @@ struct AccountTakeoverTests {
                 .post, "/api/v1/me/password", json: ["current_password": goodPassword, "new_password": Self.newPassword], token: vera.access)
             #expect(changed.status == .noContent, "password change: \(changed.text)")
             expectAPIError(
-                try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": reset, "new_password": "Another-Long-Phrase-93"]),
+                try await client.call(
+                    .post, "/api/v1/auth/password/reset/confirm", json: ["token": reset, "new_password": "Another-Long-Phrase-93"]),
                 .badRequest, "validation_error", "a reset link from before the password change")
             expectAPIError(
                 try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": verify]), .badRequest, "validation_error",
@@ -183,7 +191,8 @@ struct AccountTakeoverTests {
             let ritaVerify = try #require(try await mailedToken(app, to: "rita@example.com", subject: "Confirm"))
             _ = try await client.call(.post, "/api/v1/auth/password/reset", json: ["login": "rita@example.com"])
             let ritaReset = try #require(try await mailedToken(app, to: "rita@example.com", subject: "Reset"))
-            let done = try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": ritaReset, "new_password": Self.newPassword])
+            let done = try await client.call(
+                .post, "/api/v1/auth/password/reset/confirm", json: ["token": ritaReset, "new_password": Self.newPassword])
             #expect(done.status == .noContent, "reset: \(done.text)")
             expectAPIError(
                 try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": ritaVerify]), .badRequest, "validation_error",
@@ -199,7 +208,8 @@ struct AccountTakeoverTests {
             let body = ["current_password": "wrong-password-1", "new_password": Self.newPassword]
             for _ in 0..<3 {
                 expectAPIError(
-                    try await client.call(.post, "/api/v1/me/password", json: body, token: pair.access), .badRequest, "validation_error", "wrong current password")
+                    try await client.call(.post, "/api/v1/me/password", json: body, token: pair.access), .badRequest, "validation_error",
+                    "wrong current password")
             }
             let right = try await client.call(
                 .post, "/api/v1/me/password", json: ["current_password": goodPassword, "new_password": Self.newPassword], token: pair.access)
@@ -249,12 +259,16 @@ struct RBACSideDoorTests {
         try await app.run { client in
             let admin = try await rbacMember(app, client, "root@example.com", roles: ["admin"])
             let supervisor = try await rbacMember(app, client, "boss@example.com", roles: ["supervisor"])
-            let docs = try #require(try await client.rbacCreated("/api/v1/resources", ["code_name": "docs", "name": "Docs"], token: admin.access)["id"] as? String)
-            let publish = try #require(try await client.rbacCreated("/api/v1/actions", ["code_name": "publish", "name": "Publish"], token: admin.access)["id"] as? String)
-            let docsRead = try #require(try await client.rbacCreated("/api/v1/permissions", ["resource": "docs", "action": "read"], token: admin.access)["id"] as? String)
+            let docs = try #require(
+                try await client.rbacCreated("/api/v1/resources", ["code_name": "docs", "name": "Docs"], token: admin.access)["id"] as? String)
+            let publish = try #require(
+                try await client.rbacCreated("/api/v1/actions", ["code_name": "publish", "name": "Publish"], token: admin.access)["id"] as? String)
+            let docsRead = try #require(
+                try await client.rbacCreated("/api/v1/permissions", ["resource": "docs", "action": "read"], token: admin.access)["id"] as? String)
             _ = try await client.rbacCreated("/api/v1/permissions", ["resource": "docs", "action": "publish"], token: admin.access)
             let reader = try #require(
-                try await client.rbacCreated("/api/v1/roles", ["code_name": "reader", "name": "Reader", "permissions": [docsRead]], token: admin.access)["id"]
+                try await client.rbacCreated(
+                    "/api/v1/roles", ["code_name": "reader", "name": "Reader", "permissions": [docsRead]], token: admin.access)["id"]
                     as? String)
 
             let refused: [(HTTPRequest.Method, String, [String: Any]?)] = [
@@ -274,11 +288,13 @@ struct RBACSideDoorTests {
             #expect(try await client.call(.get, "/api/v1/roles/\(reader)", token: admin.access)["code_name"] as? String == "reader")
 
             // What the supervisor does hold, it may rename and delete.
-            let notes = try #require(try await client.rbacCreated("/api/v1/resources", ["code_name": "notes", "name": "Notes"], token: supervisor.access)["id"] as? String)
+            let notes = try #require(
+                try await client.rbacCreated("/api/v1/resources", ["code_name": "notes", "name": "Notes"], token: supervisor.access)["id"] as? String)
             #expect(try await client.call(.patch, "/api/v1/resources/\(notes)", json: ["code_name": "memos"], token: supervisor.access).status == .ok)
             let rolesRead = try await rbacPermissionID(client, "roles", "read", admin.access)
             let helper = try #require(
-                try await client.rbacCreated("/api/v1/roles", ["code_name": "helper", "name": "Helper", "permissions": [rolesRead]], token: supervisor.access)["id"]
+                try await client.rbacCreated(
+                    "/api/v1/roles", ["code_name": "helper", "name": "Helper", "permissions": [rolesRead]], token: supervisor.access)["id"]
                     as? String)
             #expect(try await client.call(.patch, "/api/v1/roles/\(helper)", json: ["code_name": "aide"], token: supervisor.access).status == .ok)
             #expect(try await client.call(.delete, "/api/v1/roles/\(helper)", token: supervisor.access).status == .noContent)
@@ -287,7 +303,9 @@ struct RBACSideDoorTests {
         }
     }
 
-    @Test("acting on a user needs every permission they hold; letting a sign-up in needs approve; nobody changes their own status or roles", arguments: TestDatabase.all)
+    @Test(
+        "acting on a user needs every permission they hold; letting a sign-up in needs approve; nobody changes their own status or roles",
+        arguments: TestDatabase.all)
     func actingOnUsers(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database, ["REGISTRATION": "approval"])
         try await app.run { client in
@@ -297,7 +315,8 @@ struct RBACSideDoorTests {
             let sessionsAll = try await rbacPermissionID(client, "sessions", "all", admin.access)
             let helpdeskRole = try #require(
                 try await client.rbacCreated(
-                    "/api/v1/roles", ["code_name": "helpdesk", "name": "Helpdesk", "permissions": [usersAll, sessionsAll]], token: admin.access)["id"] as? String)
+                    "/api/v1/roles", ["code_name": "helpdesk", "name": "Helpdesk", "permissions": [usersAll, sessionsAll]], token: admin.access)["id"]
+                    as? String)
             let helpdesk = try await rbacMember(app, client, "help@example.com", roles: ["helpdesk"])
             let plain = try await rbacMember(app, client, "plain@example.com", roles: [])
 
@@ -342,7 +361,8 @@ struct RBACSideDoorTests {
             let admin = try await rbacMember(app, client, "root@example.com", roles: ["admin"])
             let other = try await rbacMember(app, client, "other@example.com", roles: ["admin"])
             func allowed() async throws -> Bool? {
-                try await client.call(.get, "/api/v1/authz/check?resource=users&action=read&user_id=\(other.id)", token: admin.access)["allowed"] as? Bool
+                try await client.call(.get, "/api/v1/authz/check?resource=users&action=read&user_id=\(other.id)", token: admin.access)["allowed"]
+                    as? Bool
             }
             #expect(try await allowed() == true)
             for status in ["disabled", "pending", "rejected"] {
@@ -384,7 +404,8 @@ struct SigningKeyTests {
             let kids = (jwks["keys"] as? [[String: Any]] ?? []).compactMap { $0["kid"] as? String }
             #expect(Set(kids) == [second, third], "published: \(kids)")
             expectAPIError(
-                try await client.call(.get, "/api/v1/me", token: first.access), .unauthorized, "token_not_valid", "a token of the retired key \(firstKid)")
+                try await client.call(.get, "/api/v1/me", token: first.access), .unauthorized, "token_not_valid",
+                "a token of the retired key \(firstKid)")
         }
     }
 
@@ -456,7 +477,9 @@ struct SecretsAtRestTests {
 /// Housekeeping keeps every table bounded; client addresses are read the way proxies write them.
 @Suite("Housekeeping")
 struct HousekeepingTests {
-    @Test("expired windows, failures, one-time tokens, ended sessions and delivered mail are pruned; what still matters stays", arguments: TestDatabase.all)
+    @Test(
+        "expired windows, failures, one-time tokens, ended sessions and delivered mail are pruned; what still matters stays",
+        arguments: TestDatabase.all)
     func prune(_ database: TestDatabase) async throws {
         let sink = try SMTPSink()
         defer { sink.stop() }

@@ -32,7 +32,8 @@ struct MigrationHistoryTests {
             let actual = Self.fingerprint(migration)
             #expect(
                 Self.released[migration.version] == actual,
-                "migration \(migration.version) (\(migration.name)) renders \(actual): an applied migration was edited, or a new one has no fingerprint here yet")
+                "migration \(migration.version) (\(migration.name)) renders \(actual): an applied migration was edited, or a new one has no fingerprint here yet"
+            )
         }
     }
 }

@@ -89,28 +89,28 @@ struct PasswordHasherTests {
     }
 
     #if os(Linux)
-    @Test("hashing threads run below request handling, so a login storm does not starve other requests")
-    func hashingYields() async throws {
-        // Four hashes per pool thread keep every thread busy; then every pool thread reports its niceness.
-        let items = 4 * System.coreCount
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for _ in 0..<items { group.addTask { _ = try await Self.hasher.hash("correct horse battery staple") } }
-            try await group.waitForAll()
-        }
-        let niceness = try await withThrowingTaskGroup(of: Int32.self) { group in
-            for _ in 0..<items {
-                group.addTask {
-                    try await PasswordHasher.sharedPool.runIfActive {
-                        usleep(20_000)
-                        return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+        @Test("hashing threads run below request handling, so a login storm does not starve other requests")
+        func hashingYields() async throws {
+            // Four hashes per pool thread keep every thread busy; then every pool thread reports its niceness.
+            let items = 4 * System.coreCount
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<items { group.addTask { _ = try await Self.hasher.hash("correct horse battery staple") } }
+                try await group.waitForAll()
+            }
+            let niceness = try await withThrowingTaskGroup(of: Int32.self) { group in
+                for _ in 0..<items {
+                    group.addTask {
+                        try await PasswordHasher.sharedPool.runIfActive {
+                            usleep(20_000)
+                            return getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0)
+                        }
                     }
                 }
+                return try await group.reduce(into: Set<Int32>()) { $0.insert($1) }
             }
-            return try await group.reduce(into: Set<Int32>()) { $0.insert($1) }
+            #expect(niceness == [PasswordHasher.niceness])
+            #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == 0, "only the hashing threads yield")
         }
-        #expect(niceness == [PasswordHasher.niceness])
-        #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == 0, "only the hashing threads yield")
-    }
     #endif
 
     @Test("verify: the right password matches without rehash, anything else does not match")
@@ -158,8 +158,12 @@ struct PasswordHasherTests {
         #expect(try await Self.hasher.verify("BenchPass!2025", against: vector) == .mismatch)
         #expect(try await Self.hasher.verify("benchpass!2024", against: vector) == .mismatch)
         // Same digest, other iteration count or salt: no match.
-        #expect(try await Self.hasher.verify("BenchPass!2024", against: "pbkdf2_sha256$1001$seasalt$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=") == .mismatch)
-        #expect(try await Self.hasher.verify("BenchPass!2024", against: "pbkdf2_sha256$1000$seasalT$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=") == .mismatch)
+        #expect(
+            try await Self.hasher.verify("BenchPass!2024", against: "pbkdf2_sha256$1001$seasalt$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=")
+                == .mismatch)
+        #expect(
+            try await Self.hasher.verify("BenchPass!2024", against: "pbkdf2_sha256$1000$seasalT$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=")
+                == .mismatch)
 
         let unicode = "pbkdf2_sha256$1200$x7Gq2$rNK2wvxltwQrYJozhu1enOMVQGMP98jksN26ywbAeHo="
         #expect(try await Self.hasher.verify("пароль-Ünï", against: unicode) == .match(rehash: true))
@@ -178,33 +182,35 @@ struct PasswordHasherTests {
         #expect(try await Self.hasher.verify("U*U", against: "bcrypt_sha256$" + vector) == .mismatch, "bcrypt_sha256 pre-hashes")
     }
 
-    @Test("unknown, malformed and empty hashes never match", arguments: [
-        ("", ""),
-        ("", "anything"),
-        ("BenchPass!2024", "BenchPass!2024"),
-        ("!", ""),
-        ("!unusable-password-marker", "!unusable-password-marker"),
-        ("md5$seasalt$9457f1a1a22825462e969ce23555720c", "BenchPass!2024"),
-        ("pbkdf2_sha1$1000$seasalt$fh/K8YlXwtG2WB0mEswcUIWnl7M=", "BenchPass!2024"),
-        ("pbkdf2_sha256$1000$seasalt$", "BenchPass!2024"),
-        ("pbkdf2_sha256$1000$seasalt$", ""),
-        ("pbkdf2_sha256$0$seasalt$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=", "BenchPass!2024"),
-        ("pbkdf2_sha256$-1$seasalt$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=", "BenchPass!2024"),
-        ("pbkdf2_sha256$$seasalt$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=", "BenchPass!2024"),
-        ("pbkdf2_sha256$1000$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=", "BenchPass!2024"),
-        ("pbkdf2_sha256$1000$seasalt$not base64!", "BenchPass!2024"),
-        ("pbkdf2_sha256", ""),
-        ("bcrypt$", ""),
-        ("bcrypt_sha256$", ""),
-        ("$2b$", ""),
-        ("$2b$04$", ""),
-        ("$argon2id$", ""),
-        ("$argon2id$v=19$m=19456,t=2,p=1$$", ""),
-        ("argon2$", ""),
-        ("argon2$argon2id$", ""),
-        ("$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$", ""),
-        ("sha256$BenchPass!2024", "BenchPass!2024"),
-    ])
+    @Test(
+        "unknown, malformed and empty hashes never match",
+        arguments: [
+            ("", ""),
+            ("", "anything"),
+            ("BenchPass!2024", "BenchPass!2024"),
+            ("!", ""),
+            ("!unusable-password-marker", "!unusable-password-marker"),
+            ("md5$seasalt$9457f1a1a22825462e969ce23555720c", "BenchPass!2024"),
+            ("pbkdf2_sha1$1000$seasalt$fh/K8YlXwtG2WB0mEswcUIWnl7M=", "BenchPass!2024"),
+            ("pbkdf2_sha256$1000$seasalt$", "BenchPass!2024"),
+            ("pbkdf2_sha256$1000$seasalt$", ""),
+            ("pbkdf2_sha256$0$seasalt$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=", "BenchPass!2024"),
+            ("pbkdf2_sha256$-1$seasalt$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=", "BenchPass!2024"),
+            ("pbkdf2_sha256$$seasalt$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=", "BenchPass!2024"),
+            ("pbkdf2_sha256$1000$SicT7g6/GiwduLUZGhq78HOftl1wnzKYGB5ig5mMyD0=", "BenchPass!2024"),
+            ("pbkdf2_sha256$1000$seasalt$not base64!", "BenchPass!2024"),
+            ("pbkdf2_sha256", ""),
+            ("bcrypt$", ""),
+            ("bcrypt_sha256$", ""),
+            ("$2b$", ""),
+            ("$2b$04$", ""),
+            ("$argon2id$", ""),
+            ("$argon2id$v=19$m=19456,t=2,p=1$$", ""),
+            ("argon2$", ""),
+            ("argon2$argon2id$", ""),
+            ("$argon2i$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$", ""),
+            ("sha256$BenchPass!2024", "BenchPass!2024"),
+        ])
     func neverMatches(_ encoded: String, _ password: String) async throws {
         #expect(try await Self.hasher.verify(password, against: encoded) == .mismatch, "\(encoded) matched \(password)")
     }
@@ -229,13 +235,15 @@ struct PasswordHasherTests {
 struct PasswordPolicyTests {
     let policy = PasswordPolicy()
 
-    @Test("acceptable passwords have no problems", arguments: [
-        goodPassword,
-        "Zq8#vLp2",
-        "correct horse battery staple",
-        "пароль-очень-надёжный-42",
-        String(repeating: "ab", count: 512),
-    ])
+    @Test(
+        "acceptable passwords have no problems",
+        arguments: [
+            goodPassword,
+            "Zq8#vLp2",
+            "correct horse battery staple",
+            "пароль-очень-надёжный-42",
+            String(repeating: "ab", count: 512),
+        ])
     func acceptable(_ password: String) {
         #expect(policy.problems(password, identifiers: ["anna.petrova@example.com", "anna_p", "Anna", "Petrova"]) == [])
     }
@@ -274,14 +282,16 @@ struct PasswordPolicyTests {
         #expect(problems.contains { $0.contains("numeric") }, "\(problems)")
     }
 
-    @Test("too similar to the email or username", arguments: [
-        ("maximilian2024", "maximilian"),
-        ("Maximilian!", "maximilian"),
-        ("jonathan.doe", "jonathan.doe@example.com"),
-        ("jonathan.doe@example.com", "jonathan.doe@example.com"),
-        ("JonathanDoe1", "jonathandoe"),
-        ("katerina.s!", "katerina.s@example.com"),
-    ])
+    @Test(
+        "too similar to the email or username",
+        arguments: [
+            ("maximilian2024", "maximilian"),
+            ("Maximilian!", "maximilian"),
+            ("jonathan.doe", "jonathan.doe@example.com"),
+            ("jonathan.doe@example.com", "jonathan.doe@example.com"),
+            ("JonathanDoe1", "jonathandoe"),
+            ("katerina.s!", "katerina.s@example.com"),
+        ])
     func similar(_ password: String, _ identifier: String) {
         let problems = policy.problems(password, identifiers: [nil, identifier])
         #expect(problems.contains { $0.contains("similar") }, "\(problems)")

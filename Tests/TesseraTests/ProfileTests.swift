@@ -89,10 +89,11 @@ struct ProfileTests {
             #expect(me["phone"] is NSNull)
             #expect(me["username"] is NSNull)
             #expect(me["roles"] as? [String] == ["client"])
-            #expect(Set(me.json.keys) == [
-                "id", "email", "phone", "username", "first_name", "last_name", "middle_name", "role", "roles", "status",
-                "email_verified", "phone_verified", "date_joined", "last_login",
-            ])
+            #expect(
+                Set(me.json.keys) == [
+                    "id", "email", "phone", "username", "first_name", "last_name", "middle_name", "role", "roles", "status",
+                    "email_verified", "phone_verified", "date_joined", "last_login",
+                ])
             let slash = try await client.call(.get, "/api/v1/me/", token: ann.access)
             #expect(slash.status == .ok)
 
@@ -216,11 +217,13 @@ struct ProfileTests {
         try await app.run { client in
             let ann = try await client.account(["email": "ann@example.com", "password": goodPassword])
             let before = try await client.call(.get, "/api/v1/me", token: ann.access)
-            let reply = try await client.patchMe(ann, [
-                "role": "specialist", "status": "disabled", "roles": ["admin"], "id": UUID().uuidString.lowercased(),
-                "date_joined": "2001-01-01T00:00:00Z", "last_login": "2001-01-01T00:00:00Z", "email_verified": true,
-                "phone_verified": true, "password": "Hijacked-Pass-99", "first_name": "Ann",
-            ])
+            let reply = try await client.patchMe(
+                ann,
+                [
+                    "role": "specialist", "status": "disabled", "roles": ["admin"], "id": UUID().uuidString.lowercased(),
+                    "date_joined": "2001-01-01T00:00:00Z", "last_login": "2001-01-01T00:00:00Z", "email_verified": true,
+                    "phone_verified": true, "password": "Hijacked-Pass-99", "first_name": "Ann",
+                ])
             #expect(reply.status == .ok, "\(reply.text)")
             let after = try await client.call(.get, "/api/v1/me", token: ann.access)
             #expect(after.status == .ok)

@@ -14,7 +14,8 @@ struct RecoveryTests {
     static let publicURL = "https://auth.example.com"
     static let newPassword = "Copper-Meadow-Lantern-84"
 
-    @Test("registration queues a verification link under PUBLIC_URL; the token verifies once; only its SHA-256 is stored", arguments: TestDatabase.all)
+    @Test(
+        "registration queues a verification link under PUBLIC_URL; the token verifies once; only its SHA-256 is stored", arguments: TestDatabase.all)
     func verifyEmail(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database, ["PUBLIC_URL": Self.publicURL])
         try await app.run { client in
@@ -37,7 +38,8 @@ struct RecoveryTests {
             #expect(!stored.contains { $0.values.contains { $0.contains(token) } }, "the raw token is stored: \(stored)")
 
             for bad in ["", "not-a-token", String(token.dropLast()), token + "x"] {
-                expectAPIError(try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": bad]), .badRequest, "validation_error", "verify \(bad)")
+                expectAPIError(
+                    try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": bad]), .badRequest, "validation_error", "verify \(bad)")
             }
             #expect(try await client.call(.get, "/api/v1/me", token: access)["email_verified"] as? Bool == false)
 
@@ -79,14 +81,18 @@ struct RecoveryTests {
             let access = try #require(try await client.register(["email": "redo@example.com", "password": goodPassword]).string("access"))
             let first = try #require(try await latestToken(.verify, to: "redo@example.com", app))
 
-            expectAPIError(try await client.call(.post, "/api/v1/auth/email/verify/request"), .unauthorized, "not_authenticated", "request without a token")
+            expectAPIError(
+                try await client.call(.post, "/api/v1/auth/email/verify/request"), .unauthorized, "not_authenticated", "request without a token")
             let requested = try await client.call(.post, "/api/v1/auth/email/verify/request", token: access)
             #expect(requested.status == .accepted, "request: \(requested.status) \(requested.text)")
 
             let tokens = try await mailTo("redo@example.com", app).filter { $0.kind == .verify }.compactMap(\.token)
             #expect(tokens.count == 2, "verification mails after the request: \(tokens.count)")
             let second = try #require(tokens.first { $0 != first }, "no new token")
-            #expect(try await mailTo("redo@example.com", app).filter { $0.kind == .verify }.allSatisfy { $0.link?.hasPrefix(Self.publicURL + "/") == true })
+            #expect(
+                try await mailTo("redo@example.com", app).filter { $0.kind == .verify }.allSatisfy {
+                    $0.link?.hasPrefix(Self.publicURL + "/") == true
+                })
 
             expectAPIError(
                 try await client.call(.post, "/api/v1/auth/email/verify", json: ["token": first]), .badRequest, "validation_error",
@@ -110,7 +116,8 @@ struct RecoveryTests {
             let access = try #require(try await client.register(["email": "before@example.com", "password": goodPassword]).string("access"))
             let old = try #require(try await latestToken(.verify, to: "before@example.com", app))
 
-            let changed = try await client.call(.patch, "/api/v1/me", json: ["email": "after@example.com", "current_password": goodPassword], token: access)
+            let changed = try await client.call(
+                .patch, "/api/v1/me", json: ["email": "after@example.com", "current_password": goodPassword], token: access)
             #expect(changed.status == .ok, "change e-mail: \(changed.status) \(changed.text)")
             #expect(changed["email_verified"] as? Bool == false)
 
@@ -128,7 +135,9 @@ struct RecoveryTests {
         }
     }
 
-    @Test("password reset: 202 either way (mail only for a real account); weak passwords refused; success ends every session", arguments: TestDatabase.all)
+    @Test(
+        "password reset: 202 either way (mail only for a real account); weak passwords refused; success ends every session",
+        arguments: TestDatabase.all)
     func passwordReset(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database, ["PUBLIC_URL": Self.publicURL])
         try await app.run { client in
@@ -158,7 +167,8 @@ struct RecoveryTests {
             #expect(stored.contains { $0.hash == sha256(token) })
             #expect(!stored.contains { $0.values.contains { $0.contains(token) } }, "the raw reset token is stored")
 
-            expectAPIError(try await client.call(.post, "/api/v1/auth/password/reset", json: [:] as [String: Any]), .badRequest, "validation_error", "no login")
+            expectAPIError(
+                try await client.call(.post, "/api/v1/auth/password/reset", json: [:] as [String: Any]), .badRequest, "validation_error", "no login")
 
             // A weak password is refused and leaves the token usable.
             for weak in ["password", "short", "12345678"] {
@@ -171,7 +181,8 @@ struct RecoveryTests {
                 try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": "forged", "new_password": Self.newPassword]),
                 .badRequest, "validation_error", "forged token")
 
-            let confirmed = try await client.call(.post, "/api/v1/auth/password/reset/confirm", json: ["token": token, "new_password": Self.newPassword])
+            let confirmed = try await client.call(
+                .post, "/api/v1/auth/password/reset/confirm", json: ["token": token, "new_password": Self.newPassword])
             #expect(confirmed.status == .noContent, "confirm: \(confirmed.status) \(confirmed.text)")
 
             expectAPIError(try await client.login("rose@example.com", goodPassword), .unauthorized, "invalid_credentials", "the old password")
@@ -315,4 +326,3 @@ private func storedTokens(_ app: TestApp) async throws -> [StoredToken] {
 private func sha256(_ text: String) -> String {
     SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
 }
-

@@ -86,7 +86,8 @@ struct RefreshRotationTests {
             #expect(replay.status == .ok, "parent within the grace: \(replay.text)")
             let replayRefresh = try #require(replay.string("refresh"))
             let replayAccess = try #require(replay.string("access"))
-            #expect(replayRefresh == active || claims(of: replayRefresh)["jti"] as? String == claims(of: active)["jti"] as? String,
+            #expect(
+                replayRefresh == active || claims(of: replayRefresh)["jti"] as? String == claims(of: active)["jti"] as? String,
                 "the replay must hand out the live refresh token, not a new one")
             #expect(claims(of: replayRefresh)["sid"] as? String == claims(of: active)["sid"] as? String)
             #expect(claims(of: replayAccess)["sid"] as? String == claims(of: active)["sid"] as? String)
@@ -299,5 +300,3 @@ private func alignToWholeSecond(_ clock: TestClock) {
     clock.advance(by: now.rounded(.up) - now)
     clock.advance(by: 1)
 }
-
-

@@ -125,7 +125,9 @@ struct RevocationTests {
                 // revoke-all from B reaches A.
                 #expect(try await clientB.call(.post, "/api/v1/auth/token/revoke-all", token: many[0]).status == .ok)
                 for token in many {
-                    try await eventually("the revocation arrives") { a.tessera.revocations.isRevoked(try session(of: token), tokenLifetime: 300) == true }
+                    try await eventually("the revocation arrives") {
+                        a.tessera.revocations.isRevoked(try session(of: token), tokenLifetime: 300) == true
+                    }
                     #expect(try await clientA.call(.get, "/api/v1/me", token: token).status == .unauthorized)
                 }
             }

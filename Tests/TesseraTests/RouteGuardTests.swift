@@ -49,7 +49,9 @@ struct AccessControlRouteGuardTests {
             "GET /api/v1/audit": PermissionKey("audit", "read"),
         ]
         for (route, permission) in expected {
-            #expect(byRoute[route] == .some(permission), "\(route) should require \(permission.resource):\(permission.action), has \(String(describing: byRoute[route]))")
+            #expect(
+                byRoute[route] == .some(permission),
+                "\(route) should require \(permission.resource):\(permission.action), has \(String(describing: byRoute[route]))")
         }
         // The caller's own routes need no permission: a plain client must be able to use them.
         for route in ["GET /api/v1/me", "GET /api/v1/me/permissions", "GET /api/v1/authz/check", "GET /api/v1/me/sessions"] {
@@ -68,7 +70,8 @@ struct AccessControlRouteGuardTests {
         #expect(PermissionKey.action(for: .delete) == "delete")
     }
 
-    @Test("every guarded route: 401 without a token, 403 permission_denied for a client and a specialist, never 403 for admin",
+    @Test(
+        "every guarded route: 401 without a token, 403 permission_denied for a client and a specialist, never 403 for admin",
         arguments: TestDatabase.all)
     func guardedRoutesRefuseTheUnprivileged(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
@@ -102,7 +105,8 @@ struct AccessControlRouteGuardTests {
         }
     }
 
-    @Test("each guard is satisfied by exactly its permission (or `all` on its resource), and every guard is a seeded permission",
+    @Test(
+        "each guard is satisfied by exactly its permission (or `all` on its resource), and every guard is a seeded permission",
         arguments: TestDatabase.all)
     func guardsAreGrantable(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
@@ -123,7 +127,8 @@ struct AccessControlRouteGuardTests {
 
             for (index, grant) in grants.enumerated() {
                 guard let permissionID = idByKey[grant] else {
-                    Issue.record("routes require \(grant.resource):\(grant.action) but the catalogue has no such permission: nobody but admin could call them")
+                    Issue.record(
+                        "routes require \(grant.resource):\(grant.action) but the catalogue has no such permission: nobody but admin could call them")
                     continue
                 }
                 let role = try await client.rbacCreated(
@@ -163,8 +168,10 @@ struct AccessControlRouteGuardTests {
             let reader = try await rbacSignUp(client, "reader@example.com", kind: "client")
             #expect(try await client.call(.head, "/api/v1/roles", token: reader.access).status == .forbidden)
             let readID = try await rbacPermissionID(client, "roles", "read", admin.access)
-            _ = try await client.rbacCreated("/api/v1/roles", ["code_name": "role-reader", "name": "Role reader", "permissions": [readID]], token: admin.access)
-            let assigned = try await client.call(.put, "/api/v1/users/\(reader.id)/roles", json: ["roles": ["client", "role-reader"]], token: admin.access)
+            _ = try await client.rbacCreated(
+                "/api/v1/roles", ["code_name": "role-reader", "name": "Role reader", "permissions": [readID]], token: admin.access)
+            let assigned = try await client.call(
+                .put, "/api/v1/users/\(reader.id)/roles", json: ["roles": ["client", "role-reader"]], token: admin.access)
             #expect(assigned.status == .ok, "\(assigned.text)")
             #expect(try await client.call(.head, "/api/v1/roles", token: reader.access).status == .ok)
             #expect(try await client.call(.get, "/api/v1/roles", token: reader.access).status == .ok)

@@ -243,17 +243,20 @@ struct SMTPClientTests {
         let client = SMTPClient(configuration: .init(host: "127.0.0.1", port: server.port, security: .plain, heloName: "tessera.test"))
         try await client.send(Self.message)
         let received = server.received
-        #expect(Array(received.prefix(4)) == ["EHLO tessera.test", "HELO tessera.test", "MAIL FROM:<noreply@example.com>", "RCPT TO:<ann@example.org>"])
+        #expect(
+            Array(received.prefix(4)) == ["EHLO tessera.test", "HELO tessera.test", "MAIL FROM:<noreply@example.com>", "RCPT TO:<ann@example.org>"])
         #expect(Array(received.suffix(2)) == [".", "QUIT"])
     }
 
-    @Test("CR or LF in From, To or Subject is refused before connecting", arguments: [
-        MailMessage(from: "a@example.com", to: "b@example.com", subject: "Hi\r\nBcc: victim@example.net", text: "x"),
-        MailMessage(from: "a@example.com", to: "b@example.com\nBcc: victim@example.net", subject: "Hi", text: "x"),
-        MailMessage(from: "Evil\r\nBcc: victim@example.net <a@example.com>", to: "b@example.com", subject: "Hi", text: "x"),
-        MailMessage(from: "not an address", to: "b@example.com", subject: "Hi", text: "x"),
-        MailMessage(from: "a@example.com", to: "<b@example.com> x", subject: "Hi", text: "x"),
-    ])
+    @Test(
+        "CR or LF in From, To or Subject is refused before connecting",
+        arguments: [
+            MailMessage(from: "a@example.com", to: "b@example.com", subject: "Hi\r\nBcc: victim@example.net", text: "x"),
+            MailMessage(from: "a@example.com", to: "b@example.com\nBcc: victim@example.net", subject: "Hi", text: "x"),
+            MailMessage(from: "Evil\r\nBcc: victim@example.net <a@example.com>", to: "b@example.com", subject: "Hi", text: "x"),
+            MailMessage(from: "not an address", to: "b@example.com", subject: "Hi", text: "x"),
+            MailMessage(from: "a@example.com", to: "<b@example.com> x", subject: "Hi", text: "x"),
+        ])
     func headerInjection(_ message: MailMessage) async throws {
         // Port 1 on loopback: a connection attempt would fail with a different error.
         let client = SMTPClient(configuration: .init(host: "127.0.0.1", port: 1, security: .plain))

@@ -38,7 +38,8 @@ struct SessionTests {
                 #expect(abs(created.timeIntervalSince(app.clock.clock.now())) < 2)
                 #expect((session["created_at"] as? String)?.hasSuffix("Z") == true, "times are UTC")
             }
-            let byID = Dictionary(uniqueKeysWithValues: results.compactMap { session in (session["id"] as? String).map { ($0.lowercased(), session) } })
+            let byID = Dictionary(
+                uniqueKeysWithValues: results.compactMap { session in (session["id"] as? String).map { ($0.lowercased(), session) } })
             #expect(byID[phoneSession]?["user_agent"] as? String == "TesseraTests/1.0 (iPhone; iOS 18)")
             #expect(byID[webSession]?["user_agent"] as? String == "TesseraTests/2.0 (Macintosh; Safari)")
             #expect(byID[webSession]?["current"] as? Bool == true)
@@ -191,7 +192,8 @@ struct SessionTests {
                     try await client.call(.post, "/api/v1/auth/token/revoke", json: ["refresh": token]), .unauthorized, nil,
                     "revoke with \(token.prefix(30))")
             }
-            expectAPIError(try await client.call(.post, "/api/v1/auth/token/revoke", json: [:] as [String: Any]), .badRequest, "validation_error", "revoke {}")
+            expectAPIError(
+                try await client.call(.post, "/api/v1/auth/token/revoke", json: [:] as [String: Any]), .badRequest, "validation_error", "revoke {}")
             #expect(try await client.call(.get, "/api/v1/me", token: user.access).status == .ok, "a forged revoke ended the session")
 
             let first = try await client.call(.post, "/api/v1/auth/token/revoke", json: ["refresh": user.refresh])
@@ -201,7 +203,8 @@ struct SessionTests {
 
             expectAPIError(try await client.call(.get, "/api/v1/me", token: user.access), .unauthorized, nil, "access after revoke")
             expectAPIError(
-                try await client.call(.post, "/api/v1/auth/token/refresh", json: ["refresh": user.refresh]), .unauthorized, nil, "refresh after revoke")
+                try await client.call(.post, "/api/v1/auth/token/refresh", json: ["refresh": user.refresh]), .unauthorized, nil,
+                "refresh after revoke")
         }
     }
 
@@ -301,4 +304,3 @@ private func rfc3339(_ value: Any?) -> Date? {
     fractional.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
     return plain.date(from: text) ?? fractional.date(from: text)
 }
-

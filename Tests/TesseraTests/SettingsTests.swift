@@ -23,14 +23,16 @@ struct SettingsTests {
         #expect(settings.rateLimits == true)
     }
 
-    @Test("durations are seconds or a number with a unit", arguments: [
-        ("900", 900.0),
-        ("15m", 900.0),
-        ("7d", 604_800.0),
-        ("10s", 10.0),
-        ("2h", 7200.0),
-        ("1", 1.0),
-    ])
+    @Test(
+        "durations are seconds or a number with a unit",
+        arguments: [
+            ("900", 900.0),
+            ("15m", 900.0),
+            ("7d", 604_800.0),
+            ("10s", 10.0),
+            ("2h", 7200.0),
+            ("1", 1.0),
+        ])
     func durations(_ text: String, _ seconds: TimeInterval) throws {
         #expect(parseDuration(text) == seconds)
         let settings = try Settings(["ACCESS_TTL": text, "REFRESH_TTL": text, "SESSION_TTL": text, "REFRESH_REUSE_GRACE": text])
@@ -73,30 +75,32 @@ struct SettingsTests {
         #expect(hs.jwtSecret == secret)
     }
 
-    @Test("a bad value names its variable", arguments: [
-        (["PORT": "abc"], "PORT"),
-        (["PORT": "70000"], "PORT"),
-        (["PORT": "0"], "PORT"),
-        (["PORT": ""], "PORT"),
-        (["JWT_ALG": "RS256"], "JWT_ALG"),
-        (["JWT_ALG": "none"], "JWT_ALG"),
-        (["ACCESS_TTL": "-5"], "ACCESS_TTL"),
-        (["ACCESS_TTL": "0"], "ACCESS_TTL"),
-        (["ACCESS_TTL": "15x"], "ACCESS_TTL"),
-        (["REFRESH_TTL": "soon"], "REFRESH_TTL"),
-        (["SESSION_TTL": "0"], "SESSION_TTL"),
-        (["REFRESH_REUSE_GRACE": "-1"], "REFRESH_REUSE_GRACE"),
-        (["REGISTRATION": "maybe"], "REGISTRATION"),
-        (["DEFAULT_PHONE_REGION": "XX"], "DEFAULT_PHONE_REGION"),
-        (["DATABASE_URL": "mysql://x"], "DATABASE_URL"),
-        (["DATABASE_URL": "sqlite:"], "DATABASE_URL"),
-        (["JWT_ALG": "HS256"], "JWT_SECRET"),
-        (["JWT_ALG": "HS256", "JWT_SECRET": "short"], "JWT_SECRET"),
-        (["JWT_SECRET": "too-short-for-anything"], "JWT_SECRET"),
-        (["LOG_FORMAT": "xml"], "LOG_FORMAT"),
-        (["LOG_LEVEL": "loud"], "LOG_LEVEL"),
-        (["RATE_LIMITS": "maybe"], "RATE_LIMITS"),
-    ])
+    @Test(
+        "a bad value names its variable",
+        arguments: [
+            (["PORT": "abc"], "PORT"),
+            (["PORT": "70000"], "PORT"),
+            (["PORT": "0"], "PORT"),
+            (["PORT": ""], "PORT"),
+            (["JWT_ALG": "RS256"], "JWT_ALG"),
+            (["JWT_ALG": "none"], "JWT_ALG"),
+            (["ACCESS_TTL": "-5"], "ACCESS_TTL"),
+            (["ACCESS_TTL": "0"], "ACCESS_TTL"),
+            (["ACCESS_TTL": "15x"], "ACCESS_TTL"),
+            (["REFRESH_TTL": "soon"], "REFRESH_TTL"),
+            (["SESSION_TTL": "0"], "SESSION_TTL"),
+            (["REFRESH_REUSE_GRACE": "-1"], "REFRESH_REUSE_GRACE"),
+            (["REGISTRATION": "maybe"], "REGISTRATION"),
+            (["DEFAULT_PHONE_REGION": "XX"], "DEFAULT_PHONE_REGION"),
+            (["DATABASE_URL": "mysql://x"], "DATABASE_URL"),
+            (["DATABASE_URL": "sqlite:"], "DATABASE_URL"),
+            (["JWT_ALG": "HS256"], "JWT_SECRET"),
+            (["JWT_ALG": "HS256", "JWT_SECRET": "short"], "JWT_SECRET"),
+            (["JWT_SECRET": "too-short-for-anything"], "JWT_SECRET"),
+            (["LOG_FORMAT": "xml"], "LOG_FORMAT"),
+            (["LOG_LEVEL": "loud"], "LOG_LEVEL"),
+            (["RATE_LIMITS": "maybe"], "RATE_LIMITS"),
+        ])
     func badValue(_ values: [String: String], _ name: String) throws {
         let error = try #require(throws: SettingsError.self) { try Settings(values) }
         #expect(error.name == name)

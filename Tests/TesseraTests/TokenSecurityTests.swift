@@ -33,11 +33,19 @@ struct TokenSecurityTests {
 
             // 1. alg "none" with the real payload and an empty signature.
             for alg in ["none", "None", "NONE", "nOnE"] {
-                forgeries.append(("alg \(alg)", JWTParts.compose(header: ["alg": alg, "typ": "JWT"], payload: token.payloadSegment, signature: Data())))
                 forgeries.append(
-                    ("alg \(alg) with kid", JWTParts.compose(header: ["alg": alg, "typ": "JWT", "kid": kid], payload: token.payloadSegment, signature: Data())))
+                    ("alg \(alg)", JWTParts.compose(header: ["alg": alg, "typ": "JWT"], payload: token.payloadSegment, signature: Data())))
+                forgeries.append(
+                    (
+                        "alg \(alg) with kid",
+                        JWTParts.compose(header: ["alg": alg, "typ": "JWT", "kid": kid], payload: token.payloadSegment, signature: Data())
+                    ))
             }
-            forgeries.append(("alg none, real signature kept", JWTParts.compose(header: ["alg": "none"], payload: token.payloadSegment, signature: token.signature)))
+            forgeries.append(
+                (
+                    "alg none, real signature kept",
+                    JWTParts.compose(header: ["alg": "none"], payload: token.payloadSegment, signature: token.signature)
+                ))
 
             // 2. HS256 keyed with the published public key, in every form an attacker could try.
             let jwksReply = try await client.call(.get, "/.well-known/jwks.json")
@@ -58,7 +66,9 @@ struct TokenSecurityTests {
                 ("x", x),
                 ("base64url x+y", Data(((jwk["x"] as? String ?? "") + (jwk["y"] as? String ?? "")).utf8)),
             ]
-            if let compact = String(data: try JSONSerialization.data(withJSONObject: jwk, options: [.sortedKeys, .withoutEscapingSlashes]), encoding: .utf8) {
+            if let compact = String(
+                data: try JSONSerialization.data(withJSONObject: jwk, options: [.sortedKeys, .withoutEscapingSlashes]), encoding: .utf8)
+            {
                 hmacKeys.append(("jwk compact", Data(compact.utf8)))
             }
             for (name, secret) in hmacKeys {
@@ -74,14 +84,31 @@ struct TokenSecurityTests {
 
             // 3. A real ES256 signature by an attacker's key, claiming the server's kid (or another).
             let attacker = P256.Signing.PrivateKey()
-            forgeries.append(("attacker ES256 key, server kid", try JWTParts.signES256(header: ["alg": "ES256", "typ": "JWT", "kid": kid], payload: token.payloadSegment, key: attacker)))
-            forgeries.append(("attacker ES256 key, unknown kid", try JWTParts.signES256(header: ["alg": "ES256", "typ": "JWT", "kid": "attacker"], payload: token.payloadSegment, key: attacker)))
-            forgeries.append(("attacker ES256 key, no kid", try JWTParts.signES256(header: ["alg": "ES256", "typ": "JWT"], payload: token.payloadSegment, key: attacker)))
+            forgeries.append(
+                (
+                    "attacker ES256 key, server kid",
+                    try JWTParts.signES256(header: ["alg": "ES256", "typ": "JWT", "kid": kid], payload: token.payloadSegment, key: attacker)
+                ))
+            forgeries.append(
+                (
+                    "attacker ES256 key, unknown kid",
+                    try JWTParts.signES256(header: ["alg": "ES256", "typ": "JWT", "kid": "attacker"], payload: token.payloadSegment, key: attacker)
+                ))
+            forgeries.append(
+                (
+                    "attacker ES256 key, no kid",
+                    try JWTParts.signES256(header: ["alg": "ES256", "typ": "JWT"], payload: token.payloadSegment, key: attacker)
+                ))
 
             // 4. The payload changed, the signature kept.
             let otherUser = UUID().uuidString.lowercased()
             let tamperings: [(String, (inout [String: Any]) -> Void)] = [
-                ("user_id and sub", { $0["user_id"] = otherUser; $0["sub"] = otherUser }),
+                (
+                    "user_id and sub",
+                    {
+                        $0["user_id"] = otherUser; $0["sub"] = otherUser
+                    }
+                ),
                 ("user_id only", { $0["user_id"] = otherUser }),
                 ("roles += admin", { $0["roles"] = ["client", "admin"] }),
                 ("exp + 1 year", { $0["exp"] = (($0["exp"] as? Int) ?? 0) + 365 * 86400 }),
@@ -91,10 +118,20 @@ struct TokenSecurityTests {
             for (name, change) in tamperings {
                 var claims = token.claims
                 change(&claims)
-                forgeries.append(("tampered \(name)", token.headerSegment + "." + Base64URL.encode(try JSONSerialization.data(withJSONObject: claims)) + "." + Base64URL.encode(token.signature)))
+                forgeries.append(
+                    (
+                        "tampered \(name)",
+                        token.headerSegment + "." + Base64URL.encode(try JSONSerialization.data(withJSONObject: claims)) + "."
+                            + Base64URL.encode(token.signature)
+                    ))
             }
             // A payload re-encoded byte-for-byte differently (same claims) no longer matches its signature either.
-            forgeries.append(("payload re-encoded", token.headerSegment + "." + Base64URL.encode(try JSONSerialization.data(withJSONObject: token.claims, options: [.sortedKeys])) + "." + Base64URL.encode(token.signature)))
+            forgeries.append(
+                (
+                    "payload re-encoded",
+                    token.headerSegment + "." + Base64URL.encode(try JSONSerialization.data(withJSONObject: token.claims, options: [.sortedKeys]))
+                        + "." + Base64URL.encode(token.signature)
+                ))
 
             // 5. Signatures damaged, stripped, or borrowed from another token.
             var flipped = token.signature
@@ -103,7 +140,8 @@ struct TokenSecurityTests {
             forgeries.append(("signature stripped", token.headerSegment + "." + token.payloadSegment + "."))
             forgeries.append(("no signature segment", token.headerSegment + "." + token.payloadSegment))
             let refreshParts = try #require(JWTParts(refresh))
-            forgeries.append(("refresh token's signature", token.headerSegment + "." + token.payloadSegment + "." + Base64URL.encode(refreshParts.signature)))
+            forgeries.append(
+                ("refresh token's signature", token.headerSegment + "." + token.payloadSegment + "." + Base64URL.encode(refreshParts.signature)))
 
             // The payload-preserving forgeries above must really differ from the genuine token.
             for (name, forged) in forgeries {
@@ -156,7 +194,8 @@ struct TokenSecurityTests {
             app.clock.advance(by: 2)
             expectAPIError(try await client.call(.get, "/api/v1/me", token: access), .unauthorized, "token_expired", "GET /me after ACCESS_TTL")
             expectAPIError(
-                try await client.call(.post, "/api/v1/auth/token/verify", json: ["token": access]), .unauthorized, "token_expired", "verify after ACCESS_TTL")
+                try await client.call(.post, "/api/v1/auth/token/verify", json: ["token": access]), .unauthorized, "token_expired",
+                "verify after ACCESS_TTL")
 
             let renewed = try await client.call(.post, "/api/v1/auth/token/refresh", json: ["refresh": refresh])
             #expect(renewed.status == .ok)
@@ -181,8 +220,10 @@ struct TokenSecurityTests {
             let refresh = try #require(registered.string("refresh"))
 
             expectAPIError(try await client.call(.get, "/api/v1/me", token: refresh), .unauthorized, "token_not_valid", "refresh token at /me")
-            expectAPIError(try await client.call(.get, "/api/v1/me/sessions", token: refresh), .unauthorized, "token_not_valid", "refresh token at /me/sessions")
-            expectAPIError(try await client.call(.post, "/api/v1/auth/logout", token: refresh), .unauthorized, "token_not_valid", "refresh token at logout")
+            expectAPIError(
+                try await client.call(.get, "/api/v1/me/sessions", token: refresh), .unauthorized, "token_not_valid", "refresh token at /me/sessions")
+            expectAPIError(
+                try await client.call(.post, "/api/v1/auth/logout", token: refresh), .unauthorized, "token_not_valid", "refresh token at logout")
             expectAPIError(
                 try await client.call(.post, "/api/v1/auth/token/verify", json: ["token": refresh]), .unauthorized, "token_not_valid",
                 "refresh token at verify")
@@ -401,7 +442,8 @@ struct TokenSecurityTests {
                             for (other, pair) in pairs.enumerated() where other != index {
                                 let label = "\(algorithms[other]) token at the \(algorithms[index]) app"
                                 #expect(JWTParts(pair.0)?.header["alg"] as? String == algorithms[other])
-                                expectAPIError(try await client.call(.get, "/api/v1/me", token: pair.0), .unauthorized, "token_not_valid", "\(label): /me")
+                                expectAPIError(
+                                    try await client.call(.get, "/api/v1/me", token: pair.0), .unauthorized, "token_not_valid", "\(label): /me")
                                 expectAPIError(
                                     try await client.call(.post, "/api/v1/auth/token/verify", json: ["token": pair.0]), .unauthorized,
                                     "token_not_valid", "\(label): verify")

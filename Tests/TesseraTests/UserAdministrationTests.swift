@@ -38,7 +38,9 @@ struct UserAdministrationTests {
             #expect(all["count"] as? Int == 5, "count: \(all.text.prefix(300))")
             #expect(Set(ids(all)) == [adminID, anna, boris, clara, dmitri])
             for user in all["results"] as? [[String: Any]] ?? [] {
-                for key in ["id", "email", "phone", "username", "first_name", "last_name", "role", "roles", "status", "email_verified", "date_joined"] {
+                for key in [
+                    "id", "email", "phone", "username", "first_name", "last_name", "role", "roles", "status", "email_verified", "date_joined",
+                ] {
                     #expect(user.keys.contains(key), "user lacks \(key): \(user)")
                 }
             }
@@ -55,7 +57,8 @@ struct UserAdministrationTests {
             #expect(nonePending.status == .ok)
             #expect(nonePending["count"] as? Int == 0)
             #expect(ids(nonePending).isEmpty)
-            expectAPIError(try await client.call(.get, "/api/v1/users?status=sleeping", token: admin), .badRequest, "validation_error", "status=sleeping")
+            expectAPIError(
+                try await client.call(.get, "/api/v1/users?status=sleeping", token: admin), .badRequest, "validation_error", "status=sleeping")
 
             // By RBAC role.
             let admins = try await client.call(.get, "/api/v1/users?role=admin", token: admin)
@@ -105,7 +108,8 @@ struct UserAdministrationTests {
                 #expect(page["count"] as? Int == 5)
                 #expect(ids(page).count == (number < 3 ? 2 : 1), "page \(number) size: \(ids(page))")
                 if number < 3 {
-                    #expect((page["next"] as? String)?.contains("page=\(number + 1)") == true, "page \(number) next: \(String(describing: page["next"]))")
+                    #expect(
+                        (page["next"] as? String)?.contains("page=\(number + 1)") == true, "page \(number) next: \(String(describing: page["next"]))")
                 } else {
                     #expect(page["next"] is NSNull, "last page next: \(String(describing: page["next"]))")
                 }
@@ -145,7 +149,8 @@ struct UserAdministrationTests {
         try await app.run { client in
             let admin = try await adminToken(app, client)
             let ivan = try await registeredID(
-                client, ["email": "ivan@example.com", "first_name": "Ivan", "middle_name": "Sergeevich", "last_name": "Petrov", "password": goodPassword])
+                client,
+                ["email": "ivan@example.com", "first_name": "Ivan", "middle_name": "Sergeevich", "last_name": "Petrov", "password": goodPassword])
             let found = try await client.call(.get, "/api/v1/users?q=sergeevich", token: admin)
             #expect(found.status == .ok)
             #expect(ids(found) == [ivan], "q=sergeevich found \(ids(found))")
@@ -158,19 +163,22 @@ struct UserAdministrationTests {
         try await app.run { client in
             let admin = try await adminToken(app, client)
             let id = try await registeredID(client, ["email": "gwen@example.com", "password": goodPassword])
-            let custom = try await client.call(.post, "/api/v1/roles", json: ["code_name": "moderator", "name": "Moderator", "permissions": [String]()], token: admin)
+            let custom = try await client.call(
+                .post, "/api/v1/roles", json: ["code_name": "moderator", "name": "Moderator", "permissions": [String]()], token: admin)
             #expect(custom.status == .created, "create role: \(custom.status) \(custom.text)")
             #expect(ids(try await client.call(.get, "/api/v1/users?role=supervisor", token: admin)).isEmpty)
 
             for (roles, supervisors, moderators) in [
-                (["client", "supervisor"], [id], [String]()), (["client", "moderator"], [], [id]), (["client", "supervisor", "moderator"], [id], [id]),
+                (["client", "supervisor"], [id], [String]()), (["client", "moderator"], [], [id]),
+                (["client", "supervisor", "moderator"], [id], [id]),
                 (["client"], [], []),
             ] {
                 let assigned = try await client.call(.put, "/api/v1/users/\(id)/roles", json: ["roles": roles], token: admin)
                 #expect(assigned.status == .ok, "PUT roles \(roles): \(assigned.status) \(assigned.text)")
                 #expect(Set(assigned["roles"] as? [String] ?? []) == Set(roles), "assigned: \(assigned.text)")
                 #expect(Set(try await client.call(.get, "/api/v1/users/\(id)", token: admin)["roles"] as? [String] ?? []) == Set(roles))
-                #expect(ids(try await client.call(.get, "/api/v1/users?role=supervisor", token: admin)) == supervisors, "role=supervisor after \(roles)")
+                #expect(
+                    ids(try await client.call(.get, "/api/v1/users?role=supervisor", token: admin)) == supervisors, "role=supervisor after \(roles)")
                 #expect(ids(try await client.call(.get, "/api/v1/users?role=moderator", token: admin)) == moderators, "role=moderator after \(roles)")
             }
         }
@@ -181,7 +189,8 @@ struct UserAdministrationTests {
         let app = try await TestApp.make(database)
         try await app.run { client in
             let admin = try await adminToken(app, client)
-            let id = try await registeredID(client, ["email": "lena@example.com", "username": "lena", "first_name": "Lena", "password": goodPassword])
+            let id = try await registeredID(
+                client, ["email": "lena@example.com", "username": "lena", "first_name": "Lena", "password": goodPassword])
 
             let one = try await client.call(.get, "/api/v1/users/\(id)", token: admin)
             #expect(one.status == .ok, "get: \(one.status) \(one.text)")
@@ -218,7 +227,9 @@ struct UserAdministrationTests {
             #expect(again.string("first_name") == "Elena")
             #expect(again["email_verified"] as? Bool == true)
             #expect(try await client.login("lena@example.com", goodPassword).status == .ok)
-            expectAPIError(try await client.login("lena@example.com", "Another-Strong-Pass-42"), .unauthorized, "invalid_credentials", "password via admin PATCH")
+            expectAPIError(
+                try await client.login("lena@example.com", "Another-Strong-Pass-42"), .unauthorized, "invalid_credentials", "password via admin PATCH"
+            )
             let lenaToken = try #require(try await client.login("lena@example.com", goodPassword).string("access"))
             #expect(try await client.call(.get, "/api/v1/me/permissions", token: lenaToken)["admin"] as? Bool != true)
 
@@ -232,7 +243,8 @@ struct UserAdministrationTests {
             expectAPIError(
                 try await client.call(.patch, "/api/v1/users/\(unknown)", json: ["status": "disabled"], token: admin), .notFound, "not_found",
                 "PATCH unknown")
-            expectAPIError(try await client.call(.get, "/api/v1/users/\(unknown)/sessions", token: admin), .notFound, "not_found", "sessions of unknown")
+            expectAPIError(
+                try await client.call(.get, "/api/v1/users/\(unknown)/sessions", token: admin), .notFound, "not_found", "sessions of unknown")
             expectAPIError(
                 try await client.call(.post, "/api/v1/users/\(unknown)/sessions/revoke-all", token: admin), .notFound, "not_found",
                 "revoke-all of unknown")
@@ -293,9 +305,11 @@ struct UserAdministrationTests {
             let registered = try await client.call(
                 .post, "/api/v1/auth/register", json: ["email": "sam@example.com", "password": goodPassword], headers: [.userAgent: "SamPhone/1.0"])
             let id = try #require((registered["user"] as? [String: Any])?["id"] as? String)
-            let pairs = [try TokenPair(registered)] + [
-                try TokenPair(try await client.login("sam@example.com", goodPassword)), try TokenPair(try await client.login("sam@example.com", goodPassword)),
-            ]
+            let pairs =
+                [try TokenPair(registered)] + [
+                    try TokenPair(try await client.login("sam@example.com", goodPassword)),
+                    try TokenPair(try await client.login("sam@example.com", goodPassword)),
+                ]
             let other = try TokenPair(try await client.register(["email": "other@example.com", "password": goodPassword]))
 
             let list = try await client.call(.get, "/api/v1/users/\(id)/sessions", token: admin)
@@ -360,7 +374,8 @@ struct UserAdministrationTests {
                 (.patch, "/api/v1/registrations/\(pendingID)", ["action": "accept"]),
             ]
             for (method, path, body) in calls {
-                expectAPIError(try await client.call(method, path, json: body, token: cleo.access), .forbidden, "permission_denied", "client \(method) \(path)")
+                expectAPIError(
+                    try await client.call(method, path, json: body, token: cleo.access), .forbidden, "permission_denied", "client \(method) \(path)")
                 expectAPIError(try await client.call(method, path, json: body), .unauthorized, "not_authenticated", "anonymous \(method) \(path)")
             }
             #expect(try await client.call(.get, "/api/v1/me", token: admin).status == .ok, "a client's revoke-all ended the admin's session")
@@ -447,13 +462,15 @@ struct UserAdministrationTests {
             let login = try await client.login("rex@example.com", goodPassword)
             #expect(login.status == .forbidden, "login after reject: \(login.status) \(login.text)")
             #expect(login.string("access") == nil)
-            expectAPIError(try await client.login("rex@example.com", "wrong-password-1"), .unauthorized, "invalid_credentials", "wrong password, rejected")
+            expectAPIError(
+                try await client.login("rex@example.com", "wrong-password-1"), .unauthorized, "invalid_credentials", "wrong password, rejected")
 
             #expect(ids(try await client.call(.get, "/api/v1/registrations", token: admin)).isEmpty, "rejected sign-up still pending")
             let rejectedList = try await client.call(.get, "/api/v1/registrations?status=rejected", token: admin)
             #expect(rejectedList.status == .ok)
             #expect(ids(rejectedList) == [id], "status=rejected: \(rejectedList.text.prefix(300))")
-            expectAPIError(try await client.call(.get, "/api/v1/registrations?status=sleeping", token: admin), .badRequest, "validation_error", "bad status")
+            expectAPIError(
+                try await client.call(.get, "/api/v1/registrations?status=sleeping", token: admin), .badRequest, "validation_error", "bad status")
 
             let mails = decisionMail(try await queuedMail(app), to: "rex@example.com")
             #expect(mails.count == 1, "decision mails to rex: \(mails)")
@@ -461,7 +478,8 @@ struct UserAdministrationTests {
             #expect(mails.first.map { ($0.subject + $0.body).lowercased().contains("approved") } == false)
 
             expectAPIError(
-                try await client.call(.patch, "/api/v1/registrations/\(id)", json: ["action": "reject", "reason": "again"], token: admin), .conflict, nil,
+                try await client.call(.patch, "/api/v1/registrations/\(id)", json: ["action": "reject", "reason": "again"], token: admin), .conflict,
+                nil,
                 "reject twice")
             #expect(decisionMail(try await queuedMail(app), to: "rex@example.com").count == 1, "a refused decision queued mail")
         }
@@ -484,10 +502,10 @@ private func registeredID(_ client: any TestClientProtocol, _ fields: [String: A
     return try #require((reply["user"] as? [String: Any])?["id"] as? String).lowercased()
 }
 
-
 /// `text` for a query string: everything but ASCII letters and digits percent-encoded.
 private func queryEscaped(_ text: String) -> String {
-    text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")) ?? text
+    text.addingPercentEncoding(withAllowedCharacters: CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"))
+        ?? text
 }
 
 /// The ids of a page's results, lowercased, in order.
@@ -519,4 +537,3 @@ private func queuedMail(_ app: TestApp) async throws -> [QueuedMail] {
 private func decisionMail(_ mails: [QueuedMail], to recipient: String) -> [QueuedMail] {
     mails.filter { $0.recipient == recipient && $0.isDecision }
 }
-

@@ -10,7 +10,8 @@ extension SignedInContext {
 }
 
 extension Operation.Parameter {
-    static let id = Operation.Parameter(name: "id", location: "path", schema: ["type": "string", "format": "uuid"], description: "Id", required: true)
+    static let id = Operation.Parameter(
+        name: "id", location: "path", schema: ["type": "string", "format": "uuid"], description: "Id", required: true)
 }
 
 private struct PermissionList: ResponseEncodable {
@@ -33,38 +34,49 @@ extension AccessService {
             let path = "/api/v1/\(list.rawValue)"
             let tag = "Access control"
             routes.signedIn(
-                Operation(.get, path, "List \(list.rawValue)", tag: tag, parameters: Operation.Parameter.page, responses: [(200, "CataloguePage"), (403, "Error")])
-                    .requiring(list.rawValue)
+                Operation(
+                    .get, path, "List \(list.rawValue)", tag: tag, parameters: Operation.Parameter.page,
+                    responses: [(200, "CataloguePage"), (403, "Error")]
+                )
+                .requiring(list.rawValue)
             ) { request, context in
                 let page = try PageRequest(request)
                 let (total, entries) = try await self.list(list, page: page)
                 return try Page(entries, count: total, page: page, request: request)
             }
             routes.signedIn(
-                Operation(.post, path, "Create a \(list.singular)", tag: tag, request: "CatalogueChange",
-                    responses: [(201, "CatalogueEntry"), (400, "Error"), (403, "Error"), (409, "Error")]).requiring(list.rawValue)
+                Operation(
+                    .post, path, "Create a \(list.singular)", tag: tag, request: "CatalogueChange",
+                    responses: [(201, "CatalogueEntry"), (400, "Error"), (403, "Error"), (409, "Error")]
+                ).requiring(list.rawValue)
             ) { request, context in
                 var request = request
                 let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
                 return EditedResponse(status: .created, response: try await create(list, change, by: context.identity))
             }
             routes.signedIn(
-                Operation(.get, path + "/{id}", "One \(list.singular)", tag: tag, parameters: [.id], responses: [(200, "CatalogueEntry"), (404, "Error")])
-                    .requiring(list.rawValue)
+                Operation(
+                    .get, path + "/{id}", "One \(list.singular)", tag: tag, parameters: [.id], responses: [(200, "CatalogueEntry"), (404, "Error")]
+                )
+                .requiring(list.rawValue)
             ) { _, context in
                 try await entry(list, try context.pathID())
             }
             routes.signedIn(
-                Operation(.patch, path + "/{id}", "Change a \(list.singular)", tag: tag, parameters: [.id], request: "CatalogueChange",
-                    responses: [(200, "CatalogueEntry"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]).requiring(list.rawValue)
+                Operation(
+                    .patch, path + "/{id}", "Change a \(list.singular)", tag: tag, parameters: [.id], request: "CatalogueChange",
+                    responses: [(200, "CatalogueEntry"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]
+                ).requiring(list.rawValue)
             ) { request, context in
                 var request = request
                 let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
                 return try await update(list, try context.pathID(), change, by: context.identity)
             }
             routes.signedIn(
-                Operation(.delete, path + "/{id}", "Delete a \(list.singular)", tag: tag, description: "Built-in ones cannot be deleted.",
-                    parameters: [.id], responses: [(204, nil), (403, "Error"), (404, "Error")]).requiring(list.rawValue)
+                Operation(
+                    .delete, path + "/{id}", "Delete a \(list.singular)", tag: tag, description: "Built-in ones cannot be deleted.",
+                    parameters: [.id], responses: [(204, nil), (403, "Error"), (404, "Error")]
+                ).requiring(list.rawValue)
             ) { _, context in
                 try await delete(list, try context.pathID(), by: context.identity)
                 return HTTPResponse.Status.noContent
@@ -77,11 +89,13 @@ extension AccessService {
     private func addPermissionRoutes(to routes: RouteTable) {
         let tag = "Access control"
         routes.signedIn(
-            Operation(.get, "/api/v1/permissions", "List permissions", tag: tag,
+            Operation(
+                .get, "/api/v1/permissions", "List permissions", tag: tag,
                 parameters: Operation.Parameter.page + [
                     .init(name: "resource", location: "query", schema: ["type": "string"], description: "Only this resource"),
                     .init(name: "action", location: "query", schema: ["type": "string"], description: "Only this action"),
-                ], responses: [(200, "PermissionPage"), (403, "Error")]).requiring("permissions")
+                ], responses: [(200, "PermissionPage"), (403, "Error")]
+            ).requiring("permissions")
         ) { request, context in
             let page = try PageRequest(request)
             let resource = try request.queryText("resource", maxLength: 64)
@@ -90,30 +104,38 @@ extension AccessService {
             return try Page(entries, count: total, page: page, request: request)
         }
         routes.signedIn(
-            Operation(.post, "/api/v1/permissions", "Create a permission (a resource × action pair)", tag: tag, request: "PermissionChange",
-                responses: [(201, "Permission"), (400, "Error"), (403, "Error"), (409, "Error")]).requiring("permissions")
+            Operation(
+                .post, "/api/v1/permissions", "Create a permission (a resource × action pair)", tag: tag, request: "PermissionChange",
+                responses: [(201, "Permission"), (400, "Error"), (403, "Error"), (409, "Error")]
+            ).requiring("permissions")
         ) { request, context in
             var request = request
             let change = try await request.decodeJSON(as: PermissionChange.self, context: context)
             return EditedResponse(status: .created, response: try await createPermission(change, by: context.identity))
         }
         routes.signedIn(
-            Operation(.get, "/api/v1/permissions/{id}", "One permission", tag: tag, parameters: [.id], responses: [(200, "Permission"), (404, "Error")])
-                .requiring("permissions")
+            Operation(
+                .get, "/api/v1/permissions/{id}", "One permission", tag: tag, parameters: [.id], responses: [(200, "Permission"), (404, "Error")]
+            )
+            .requiring("permissions")
         ) { _, context in
             try await permission(try context.pathID())
         }
         routes.signedIn(
-            Operation(.patch, "/api/v1/permissions/{id}", "Change a permission", tag: tag, parameters: [.id], request: "PermissionChange",
-                responses: [(200, "Permission"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]).requiring("permissions")
+            Operation(
+                .patch, "/api/v1/permissions/{id}", "Change a permission", tag: tag, parameters: [.id], request: "PermissionChange",
+                responses: [(200, "Permission"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]
+            ).requiring("permissions")
         ) { request, context in
             var request = request
             let change = try await request.decodeJSON(as: PermissionChange.self, context: context)
             return try await updatePermission(try context.pathID(), change, by: context.identity)
         }
         routes.signedIn(
-            Operation(.delete, "/api/v1/permissions/{id}", "Delete a permission", tag: tag, parameters: [.id], responses: [(204, nil), (404, "Error")])
-                .requiring("permissions")
+            Operation(
+                .delete, "/api/v1/permissions/{id}", "Delete a permission", tag: tag, parameters: [.id], responses: [(204, nil), (404, "Error")]
+            )
+            .requiring("permissions")
         ) { _, context in
             try await deletePermission(try context.pathID(), by: context.identity)
             return HTTPResponse.Status.noContent
@@ -123,52 +145,65 @@ extension AccessService {
     private func addRoleRoutes(to routes: RouteTable) {
         let tag = "Access control"
         routes.signedIn(
-            Operation(.get, "/api/v1/roles", "List roles", tag: tag, parameters: Operation.Parameter.page, responses: [(200, "RolePage"), (403, "Error")])
-                .requiring("roles")
+            Operation(
+                .get, "/api/v1/roles", "List roles", tag: tag, parameters: Operation.Parameter.page, responses: [(200, "RolePage"), (403, "Error")]
+            )
+            .requiring("roles")
         ) { request, context in
             let page = try PageRequest(request)
             let (total, entries) = try await roles(page: page)
             return try Page(entries, count: total, page: page, request: request)
         }
         routes.signedIn(
-            Operation(.post, "/api/v1/roles", "Create a role", tag: tag,
+            Operation(
+                .post, "/api/v1/roles", "Create a role", tag: tag,
                 description: "`permissions` are permission ids; you can only grant permissions you hold.", request: "RoleChange",
-                responses: [(201, "Role"), (400, "Error"), (403, "Error"), (409, "Error")]).requiring("roles")
+                responses: [(201, "Role"), (400, "Error"), (403, "Error"), (409, "Error")]
+            ).requiring("roles")
         ) { request, context in
             var request = request
             let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
             return EditedResponse(status: .created, response: try await createRole(change, by: context.identity))
         }
         routes.signedIn(
-            Operation(.get, "/api/v1/roles/{id}", "One role", tag: tag, parameters: [.id], responses: [(200, "Role"), (404, "Error")]).requiring("roles")
+            Operation(.get, "/api/v1/roles/{id}", "One role", tag: tag, parameters: [.id], responses: [(200, "Role"), (404, "Error")]).requiring(
+                "roles")
         ) { _, context in
             try await role(try context.pathID())
         }
         routes.signedIn(
-            Operation(.patch, "/api/v1/roles/{id}", "Change a role", tag: tag,
+            Operation(
+                .patch, "/api/v1/roles/{id}", "Change a role", tag: tag,
                 description: "`permissions`, when given, replaces the role's permissions; the admin role cannot be changed.", parameters: [.id],
-                request: "RoleChange", responses: [(200, "Role"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]).requiring("roles")
+                request: "RoleChange", responses: [(200, "Role"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]
+            ).requiring("roles")
         ) { request, context in
             var request = request
             let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
             return try await updateRole(try context.pathID(), change, by: context.identity)
         }
         routes.signedIn(
-            Operation(.delete, "/api/v1/roles/{id}", "Delete a role", tag: tag, description: "Built-in roles cannot be deleted.", parameters: [.id],
-                responses: [(204, nil), (403, "Error"), (404, "Error")]).requiring("roles")
+            Operation(
+                .delete, "/api/v1/roles/{id}", "Delete a role", tag: tag, description: "Built-in roles cannot be deleted.", parameters: [.id],
+                responses: [(204, nil), (403, "Error"), (404, "Error")]
+            ).requiring("roles")
         ) { _, context in
             try await deleteRole(try context.pathID(), by: context.identity)
             return HTTPResponse.Status.noContent
         }
         routes.signedIn(
-            Operation(.put, "/api/v1/users/{id}/roles", "Set a user's roles", tag: "Users",
-                description: "The user's roles become exactly `roles`. Only an admin may grant or revoke `admin`; others only roles whose permissions they hold.",
-                parameters: [.id], request: "RoleAssignment", responses: [(200, "RoleAssignment"), (400, "Error"), (403, "Error"), (404, "Error")])
-                .requiring("users", "update")
+            Operation(
+                .put, "/api/v1/users/{id}/roles", "Set a user's roles", tag: "Users",
+                description:
+                    "The user's roles become exactly `roles`. Only an admin may grant or revoke `admin`; others only roles whose permissions they hold.",
+                parameters: [.id], request: "RoleAssignment", responses: [(200, "RoleAssignment"), (400, "Error"), (403, "Error"), (404, "Error")]
+            )
+            .requiring("users", "update")
         ) { request, context in
             var request = request
             let body = try await request.decodeJSON(as: RoleAssignment.self, context: context)
-            return AssignedRoles(roles: try await assignRoles(body.roles, to: try context.pathID(), by: context.identity, client: context.client(request)))
+            return AssignedRoles(
+                roles: try await assignRoles(body.roles, to: try context.pathID(), by: context.identity, client: context.client(request)))
         }
         routes.signedIn(
             Operation(.get, "/api/v1/me/permissions", "What the caller may do", tag: "Me", responses: [(200, "MyPermissions"), (401, "Error")])
@@ -180,7 +215,8 @@ extension AccessService {
             return PermissionList(roles: roles, admin: effective.isAdmin, permissions: sorted)
         }
         routes.signedIn(
-            Operation(.get, "/api/v1/authz/check", "Ask whether a user may do something", tag: "Access control",
+            Operation(
+                .get, "/api/v1/authz/check", "Ask whether a user may do something", tag: "Access control",
                 description: "For other services. About the caller, or with `user_id` about another user (needs `users:read`).",
                 parameters: [
                     .init(name: "resource", location: "query", schema: ["type": "string"], description: "Resource code", required: true),

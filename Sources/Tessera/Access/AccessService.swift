@@ -238,7 +238,8 @@ struct AccessService: Sendable {
             guard let id = UUID(uuidString: text), let permission = try await store.permission(id, db) else { continue }
             guard effective.covers(permission.key) else {
                 throw APIError(
-                    .forbidden, "permission_denied", "The role '\(role.code_name)' holds \(permission.resource):\(permission.action), which you do not.")
+                    .forbidden, "permission_denied",
+                    "The role '\(role.code_name)' holds \(permission.resource):\(permission.action), which you do not.")
             }
         }
     }
@@ -329,7 +330,8 @@ struct AccessService: Sendable {
     }
 
     /// A new code name must be well-formed and free; a built-in entry keeps its own.
-    private func requireRenamable(_ table: String, _ singular: String, _ entry: CatalogueEntry, to code: String?, _ db: any SQLDatabase) async throws {
+    private func requireRenamable(_ table: String, _ singular: String, _ entry: CatalogueEntry, to code: String?, _ db: any SQLDatabase) async throws
+    {
         guard let code, code != entry.code_name else { return }
         guard !entry.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in \(singular) keeps its code name.") }
         guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }

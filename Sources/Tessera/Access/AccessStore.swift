@@ -8,7 +8,8 @@ struct AccessStore: Sendable {
 
     /// A page of `table` (resources, actions or roles), by code name, and how many there are.
     func entries(_ table: String, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [CatalogueEntry]) {
-        let total = try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(table)
+        let total =
+            try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(table)
             .first(decodingColumn: "n", as: Int.self) ?? 0
         let rows = try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from(table)
             .orderBy("code_name").limit(page.size).offset(page.offset).all()
@@ -51,9 +52,10 @@ struct AccessStore: Sendable {
         if let resource { conditions.append(SQLQueryString("r.code_name = \(bind: resource)")) }
         if let action { conditions.append(SQLQueryString("a.code_name = \(bind: action)")) }
         let filter = SQLList(conditions, separator: SQLRaw(" AND "))
-        let total = try await db.raw(
-            "SELECT COUNT(*) AS n FROM permissions p JOIN resources r ON r.id = p.resource_id JOIN actions a ON a.id = p.action_id WHERE \(filter)"
-        ).first(decodingColumn: "n", as: Int.self) ?? 0
+        let total =
+            try await db.raw(
+                "SELECT COUNT(*) AS n FROM permissions p JOIN resources r ON r.id = p.resource_id JOIN actions a ON a.id = p.action_id WHERE \(filter)"
+            ).first(decodingColumn: "n", as: Int.self) ?? 0
         let rows = try await db.raw(
             "\(unsafeRaw: Self.permissionSelect) WHERE \(filter) ORDER BY r.code_name, a.code_name LIMIT \(bind: page.size) OFFSET \(bind: page.offset)"
         ).all()
@@ -112,8 +114,9 @@ struct AccessStore: Sendable {
     }
 
     func permissionIDs(ofRole roleID: UUID, _ db: any SQLDatabase) async throws -> Set<UUID> {
-        Set(try await db.select().column("permission_id").from("role_permissions").where("role_id", .equal, SQLBind(roleID))
-            .all(decodingColumn: "permission_id", as: UUID.self))
+        Set(
+            try await db.select().column("permission_id").from("role_permissions").where("role_id", .equal, SQLBind(roleID))
+                .all(decodingColumn: "permission_id", as: UUID.self))
     }
 
     func grant(_ permissionID: UUID, to roleID: UUID, _ db: any SQLDatabase) async throws {
@@ -182,6 +185,7 @@ struct AccessStore: Sendable {
             WHERE ur.user_id = \(bind: userID)
             """
         ).all()
-        return Set(try rows.map { PermissionKey(try $0.decode(column: "resource", as: String.self), try $0.decode(column: "action", as: String.self)) })
+        return Set(
+            try rows.map { PermissionKey(try $0.decode(column: "resource", as: String.self), try $0.decode(column: "action", as: String.self)) })
     }
 }

@@ -6,7 +6,8 @@ extension AccountService {
         routes.open(
             Operation(
                 .post, "/api/v1/auth/register", "Create an account", tag: "Accounts",
-                description: "At least one of email, phone, username. With TESSERA_REGISTRATION=approval the account starts pending and no tokens are returned.",
+                description:
+                    "At least one of email, phone, username. With TESSERA_REGISTRATION=approval the account starts pending and no tokens are returned.",
                 request: "RegisterRequest", responses: [(201, "Registration"), (400, "Error"), (409, "Error")])
         ) { request, context in
             var request = request
@@ -17,7 +18,8 @@ extension AccountService {
             routes.open(
                 Operation(
                     .post, path, "Sign in with a password", tag: "Tokens",
-                    description: "`login` is an e-mail, a phone (any common format) or a username; `email`, `phone` or `username` work as the key too.",
+                    description:
+                        "`login` is an e-mail, a phone (any common format) or a username; `email`, `phone` or `username` work as the key too.",
                     request: "LoginRequest", responses: [(200, "TokenGrant"), (400, "Error"), (401, "Error"), (403, "Error")])
             ) { request, context in
                 var request = request
@@ -33,7 +35,8 @@ extension AccountService {
         routes.signedIn(
             Operation(
                 .patch, "/api/v1/me", "Change names, e-mail, phone or username", tag: "Me",
-                description: "Changing e-mail, phone or username needs `current_password`; wrong ones count towards the account's lockout. A new e-mail clears email_verified and the old address is told; a new phone clears phone_verified. role, status and other fields are ignored.",
+                description:
+                    "Changing e-mail, phone or username needs `current_password`; wrong ones count towards the account's lockout. A new e-mail clears email_verified and the old address is told; a new phone clears phone_verified. role, status and other fields are ignored.",
                 request: "ProfileChange", responses: [(200, "User"), (400, "Error"), (401, "Error"), (409, "Error"), (429, "Error")])
         ) { request, context in
             var request = request
@@ -43,7 +46,9 @@ extension AccountService {
         routes.signedIn(
             Operation(
                 .post, "/api/v1/me/password", "Change the password", tag: "Me",
-                description: "Ends every other session of the user and retires every mailed link. Wrong current passwords count towards the account's lockout.", request: "PasswordChange",
+                description:
+                    "Ends every other session of the user and retires every mailed link. Wrong current passwords count towards the account's lockout.",
+                request: "PasswordChange",
                 responses: [(204, nil), (400, "Error"), (401, "Error"), (429, "Error")])
         ) { request, context in
             var request = request

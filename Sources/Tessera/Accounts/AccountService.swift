@@ -128,7 +128,8 @@ public struct AccountService: Sendable {
             try await self.users.recordLogin(user.id, at: now, db)
             guard let current = try await self.users.withRoles(user.id, db), current.user.status == .active else { throw APIError.accountDisabled }
             if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
-            try await self.audit.record(AuditEvent("login.succeeded", user: user.id, client: client, detail: newHash == nil ? [:] : ["rehashed": "true"]), db)
+            try await self.audit.record(
+                AuditEvent("login.succeeded", user: user.id, client: client, detail: newHash == nil ? [:] : ["rehashed": "true"]), db)
             return (try await self.sessions.open(for: user, client: client, db), current)
         }
         Metrics.loginsSucceeded.increment()
@@ -249,7 +250,8 @@ public struct AccountService: Sendable {
             try await self.users.setPasswordHash(hash, for: user.id, db)
             try await self.recovery.retireLinks(of: user.id, at: now, db)
             let ended = try await self.sessions.endAll(of: user.id, keeping: identity.sessionID, at: now, db)
-            try await self.audit.record(AuditEvent("password.changed", user: user.id, actor: user.id, client: client, detail: ["sessions_ended": String(ended)]), db)
+            try await self.audit.record(
+                AuditEvent("password.changed", user: user.id, actor: user.id, client: client, detail: ["sessions_ended": String(ended)]), db)
         }
     }
 }

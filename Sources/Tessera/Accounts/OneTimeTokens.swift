@@ -24,7 +24,10 @@ struct OneTimeTokens: Sendable {
         let token = Data(bytes).base64URLEncoded
         try await retire(purpose, for: userID, at: now, db)
         try await db.insert(into: "one_time_tokens").columns("token_hash", "user_id", "purpose", "email", "created_at", "expires_at")
-            .values(SQLBind(Self.digest(token)), SQLBind(userID), SQLBind(purpose.rawValue), SQLBind(email), SQLBind(now), SQLBind(now.addingTimeInterval(ttl)))
+            .values(
+                SQLBind(Self.digest(token)), SQLBind(userID), SQLBind(purpose.rawValue), SQLBind(email), SQLBind(now),
+                SQLBind(now.addingTimeInterval(ttl))
+            )
             .run()
         return token
     }
@@ -46,7 +49,9 @@ struct OneTimeTokens: Sendable {
                 .where("token_hash", .equal, SQLBind(Self.digest(token))).where("purpose", .equal, SQLBind(purpose.rawValue))
                 .lockForUpdate(engine).first()
         else { throw invalid }
-        guard try row.decode(column: "used_at", as: Date?.self) == nil, try row.decode(column: "expires_at", as: Date.self) > now else { throw invalid }
+        guard try row.decode(column: "used_at", as: Date?.self) == nil, try row.decode(column: "expires_at", as: Date.self) > now else {
+            throw invalid
+        }
         let userID = try row.decode(column: "user_id", as: UUID.self)
         try await retire(purpose, for: userID, at: now, db)
         return (userID, try row.decode(column: "email", as: String?.self))

@@ -115,14 +115,16 @@ private struct ResetConfirmation: Decodable {
 extension Recovery {
     func addRoutes(to routes: RouteTable) {
         routes.signedIn(
-            Operation(.post, "/api/v1/auth/email/verify/request", "Send a verification mail", tag: "Accounts",
+            Operation(
+                .post, "/api/v1/auth/email/verify/request", "Send a verification mail", tag: "Accounts",
                 responses: [(202, "Empty"), (400, "Error"), (401, "Error")])
         ) { _, context in
             try await requestVerification(context.identity)
             return EditedResponse(status: .accepted, response: JSON.object([]))
         }
         routes.open(
-            Operation(.post, "/api/v1/auth/email/verify", "Confirm an e-mail address", tag: "Accounts",
+            Operation(
+                .post, "/api/v1/auth/email/verify", "Confirm an e-mail address", tag: "Accounts",
                 description: "The token comes from the link in the verification mail; it works once.", request: "TokenRequest",
                 responses: [(200, "Empty"), (400, "Error")])
         ) { request, context in
@@ -131,7 +133,8 @@ extension Recovery {
             return JSON.object([])
         }
         routes.open(
-            Operation(.post, "/api/v1/auth/password/reset", "Ask for a password-reset mail", tag: "Accounts",
+            Operation(
+                .post, "/api/v1/auth/password/reset", "Ask for a password-reset mail", tag: "Accounts",
                 description: "Answers 202 whether or not the account exists.", request: "ResetRequest",
                 responses: [(202, "Empty"), (400, "Error"), (429, "Error")])
         ) { request, context in
@@ -144,7 +147,8 @@ extension Recovery {
             return EditedResponse(status: .accepted, response: JSON.object([]))
         }
         routes.open(
-            Operation(.post, "/api/v1/auth/password/reset/confirm", "Set a new password with a reset token", tag: "Accounts",
+            Operation(
+                .post, "/api/v1/auth/password/reset/confirm", "Set a new password with a reset token", tag: "Accounts",
                 description: "Ends every session of the account.", request: "ResetConfirmation",
                 responses: [(204, nil), (400, "Error")])
         ) { request, context in

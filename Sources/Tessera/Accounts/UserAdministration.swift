@@ -74,7 +74,9 @@ struct UserAdministration: Sendable {
             if let status = change.status, status != before {
                 try await self.setStatus(status, of: id, at: now, db)
                 try await self.audit.record(
-                    AuditEvent("user.status_changed", user: id, actor: actor.userID, client: client, detail: ["from": before.rawValue, "to": status.rawValue]),
+                    AuditEvent(
+                        "user.status_changed", user: id, actor: actor.userID, client: client,
+                        detail: ["from": before.rawValue, "to": status.rawValue]),
                     db)
             }
         }
@@ -99,7 +101,8 @@ struct UserAdministration: Sendable {
             guard try await self.users.find(id, db) != nil else { throw APIError.notFound }
             try await self.access.requireActing(actor.userID, on: id, db)
             let count = try await self.sessions.endAll(of: id, at: now, db)
-            try await self.audit.record(AuditEvent("sessions.revoked_all", user: id, actor: actor.userID, client: client, detail: ["count": String(count)]), db)
+            try await self.audit.record(
+                AuditEvent("sessions.revoked_all", user: id, actor: actor.userID, client: client, detail: ["count": String(count)]), db)
             return count
         }
     }
@@ -120,7 +123,9 @@ struct UserAdministration: Sendable {
             guard let user = try await self.users.find(id, db) else { throw APIError.notFound }
             let allowed: Set<AccountStatus> = decision.action == .accept ? [.pending, .rejected] : [.pending]
             guard allowed.contains(user.status) else {
-                throw APIError(.conflict, "invalid_state", "This registration is \(user.status.rawValue); it cannot be \(decision.action == .accept ? "accepted" : "rejected").")
+                throw APIError(
+                    .conflict, "invalid_state",
+                    "This registration is \(user.status.rawValue); it cannot be \(decision.action == .accept ? "accepted" : "rejected").")
             }
             let status: AccountStatus = decision.action == .accept ? .active : .rejected
             try await self.setStatus(status, of: id, at: now, db)

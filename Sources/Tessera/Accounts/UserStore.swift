@@ -74,7 +74,8 @@ struct UserStore: Sendable {
             if let status = filter.status { query = query.where("status", .equal, SQLBind(status.rawValue)) }
             if let role = filter.role {
                 query = query.where(
-                    SQLQueryString("id IN (SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.code_name = \(bind: role))"))
+                    SQLQueryString("id IN (SELECT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.code_name = \(bind: role))")
+                )
             }
             if let text = filter.text?.lowercased(), !text.isEmpty {
                 query = query.where { group in
@@ -86,7 +87,8 @@ struct UserStore: Sendable {
             }
             return query
         }
-        let total = try await filtered(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
+        let total =
+            try await filtered(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
             .first(decodingColumn: "n", as: Int.self) ?? 0
         let rows = try await filtered(db.select().columns(Self.withRolesColumns))
             .orderBy("date_joined", .descending).orderBy("id").limit(page.size).offset(page.offset).all()
@@ -118,7 +120,9 @@ struct UserStore: Sendable {
 
     /// The first of `email`, `phone`, `username` that another account already uses.
     func takenField(email: String?, phone: String?, username: String?, except id: UUID? = nil, _ db: any SQLDatabase) async throws -> String? {
-        for (field, column, value) in [("email", "email_key", email?.lowercased()), ("phone", "phone", phone), ("username", "username_key", username?.lowercased())] {
+        for (field, column, value) in [
+            ("email", "email_key", email?.lowercased()), ("phone", "phone", phone), ("username", "username_key", username?.lowercased()),
+        ] {
             guard let value else { continue }
             var query = db.select().column("id").from("users").where(SQLColumn(column), .equal, SQLBind(value))
             if let id { query = query.where("id", .notEqual, SQLBind(id)) }
@@ -182,13 +186,15 @@ struct UserStore: Sendable {
         try await cache.changed(id, db)
         var unknown: [String] = []
         for code in codes {
-            guard let roleID = try await db.select().column("id").from("roles").where("code_name", .equal, SQLBind(code))
-                .first(decodingColumn: "id", as: UUID.self)
+            guard
+                let roleID = try await db.select().column("id").from("roles").where("code_name", .equal, SQLBind(code))
+                    .first(decodingColumn: "id", as: UUID.self)
             else {
                 unknown.append(code)
                 continue
             }
-            let exists = try await db.select().column("role_id").from("user_roles").where("user_id", .equal, SQLBind(id))
+            let exists =
+                try await db.select().column("role_id").from("user_roles").where("user_id", .equal, SQLBind(id))
                 .where("role_id", .equal, SQLBind(roleID)).first() != nil
             if !exists {
                 try await db.insert(into: "user_roles").columns("user_id", "role_id").values(SQLBind(id), SQLBind(roleID)).run()

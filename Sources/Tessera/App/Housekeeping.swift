@@ -42,10 +42,11 @@ struct Housekeeping: Service {
     @discardableResult
     func prune() async throws -> [String: Int] {
         let now = clock.now()
-        let longestWindow = [
-            settings.tokenRateLimit, settings.tokenLoginRateLimit, settings.registerRateLimit, settings.resetRateLimit,
-            settings.mailRateLimit, settings.throttle,
-        ].compactMap { $0?.window }.max() ?? 0
+        let longestWindow =
+            [
+                settings.tokenRateLimit, settings.tokenLoginRateLimit, settings.registerRateLimit, settings.resetRateLimit,
+                settings.mailRateLimit, settings.throttle,
+            ].compactMap { $0?.window }.max() ?? 0
         return try await database.transaction { db in
             [
                 // A revoked session's access tokens live at most ACCESS_TTL past its end; the row

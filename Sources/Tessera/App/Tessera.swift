@@ -55,7 +55,8 @@ public struct Tessera: Sendable {
                 LogTransport(logger: logger)
             }
         let outbox = OutboxWorker(
-            database: database, outbox: mail.outbox, transport: transport, from: settings.mailFrom, readiness: readiness, clock: clock, logger: logger)
+            database: database, outbox: mail.outbox, transport: transport, from: settings.mailFrom, readiness: readiness, clock: clock, logger: logger
+        )
         let housekeeping = Housekeeping(
             database: database, sessions: sessionStore, tokens: recovery.tokens, limiter: limiter, lockout: accounts.lockout, outbox: mail.outbox,
             settings: settings, readiness: readiness, clock: clock, logger: logger)

@@ -18,7 +18,8 @@ func openAPIDocument(_ operations: [Operation]) -> JSON {
         "info": [
             "title": "Tessera",
             "version": "1",
-            "description": "Authentication and user management. Errors are {\"detail\", \"code\"} (+ \"fields\" for validation errors); every path also answers with a trailing slash.",
+            "description":
+                "Authentication and user management. Errors are {\"detail\", \"code\"} (+ \"fields\" for validation errors); every path also answers with a trailing slash.",
         ],
         "paths": .object(paths),
         "components": [
@@ -48,7 +49,10 @@ private func describe(_ operation: Operation) -> JSON {
                 "parameters",
                 .array(
                     operation.parameters.map { p in
-                        ["name": .string(p.name), "in": .string(p.location), "required": .bool(p.required), "schema": p.schema, "description": .string(p.description)]
+                        [
+                            "name": .string(p.name), "in": .string(p.location), "required": .bool(p.required), "schema": p.schema,
+                            "description": .string(p.description),
+                        ]
                     })
             ))
     }

@@ -60,7 +60,8 @@ extension APIError {
     }()
 
     public static func alreadyExists(_ field: String) -> APIError {
-        APIError(.conflict, "already_exists", "A user with this \(field) already exists.", fields: [field: ["A user with this \(field) already exists."]])
+        APIError(
+            .conflict, "already_exists", "A user with this \(field) already exists.", fields: [field: ["A user with this \(field) already exists."]])
     }
 
     public static func methodNotAllowed(_ allowed: [HTTPRequest.Method]) -> APIError {

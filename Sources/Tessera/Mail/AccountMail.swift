@@ -17,12 +17,14 @@ struct AccountMail: Sendable {
     }
 
     func verifyEmail(_ user: User, email: String, token: String, _ db: any SQLDatabase) async throws {
-        let text = "Hello\(greeting(user)),\n\nplease confirm your e-mail address:\n\(link("verify-email", token))\n\nIf you did not ask for this, ignore this mail.\n"
+        let text =
+            "Hello\(greeting(user)),\n\nplease confirm your e-mail address:\n\(link("verify-email", token))\n\nIf you did not ask for this, ignore this mail.\n"
         try await outbox.enqueue(to: email, subject: "Confirm your e-mail address", text: text, db)
     }
 
     func passwordReset(_ user: User, email: String, token: String, _ db: any SQLDatabase) async throws {
-        let text = "Hello\(greeting(user)),\n\nto choose a new password, open:\n\(link("reset-password", token))\n\nIf you did not ask for this, ignore this mail; your password stays as it is.\n"
+        let text =
+            "Hello\(greeting(user)),\n\nto choose a new password, open:\n\(link("reset-password", token))\n\nIf you did not ask for this, ignore this mail; your password stays as it is.\n"
         try await outbox.enqueue(to: email, subject: "Reset your password", text: text, db)
     }
 

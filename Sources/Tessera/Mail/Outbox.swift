@@ -152,7 +152,8 @@ final class OutboxWorker: Service, Sendable {
                 Metrics.mailSent.increment()
                 sent += 1
             } catch {
-                logger.warning("outbox: delivery failed", metadata: ["to": "\(mail.recipient)", "attempt": "\(mail.attempts + 1)", "error": "\(error)"])
+                logger.warning(
+                    "outbox: delivery failed", metadata: ["to": "\(mail.recipient)", "attempt": "\(mail.attempts + 1)", "error": "\(error)"])
                 try await record(mail.id, sent: false, attempts: mail.attempts + 1, error: "\(error)", permanent: Self.isPermanent(error))
                 Metrics.mailFailed.increment()
             }

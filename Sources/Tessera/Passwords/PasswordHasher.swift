@@ -76,7 +76,7 @@ public struct PasswordHasher: Sendable {
     /// start hook, and one syscall per 20 ms hash is nothing.
     private static func yieldToRequests() {
         #if os(Linux)
-        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
+            setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, niceness)
         #endif
     }
 

@@ -22,7 +22,8 @@ extension SessionService {
         routes.open(
             Operation(
                 .post, "/api/v1/auth/token/refresh", "Rotate a refresh token", tag: "Tokens",
-                description: "Refresh tokens are single-use. The same token again within TESSERA_REFRESH_REUSE_GRACE returns the session's live pair; after it, the whole session ends (401 token_reused).",
+                description:
+                    "Refresh tokens are single-use. The same token again within TESSERA_REFRESH_REUSE_GRACE returns the session's live pair; after it, the whole session ends (401 token_reused).",
                 request: "RefreshRequest", responses: [(200, "TokenGrant"), (400, "Error"), (401, "Error")])
         ) { request, context in
             var request = request
@@ -45,7 +46,8 @@ extension SessionService {
                 responses: [(204, nil), (400, "Error"), (401, "Error")])
         ) { request, context in
             var request = request
-            try await revoke(refreshToken: try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh, client: context.client(request))
+            try await revoke(
+                refreshToken: try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh, client: context.client(request))
             return HTTPResponse.Status.noContent
         }
         routes.signedIn(
@@ -64,7 +66,9 @@ extension SessionService {
         ) { request, context in
             var request = request
             let keep = try await request.decodeJSONIfPresent(as: RevokeAllRequest.self, context: context)?.keep_current ?? false
-            return RevokedCount(revoked: try await revokeAll(of: context.identity.userID, keeping: keep ? context.identity.sessionID : nil, client: context.client(request)))
+            return RevokedCount(
+                revoked: try await revokeAll(
+                    of: context.identity.userID, keeping: keep ? context.identity.sessionID : nil, client: context.client(request)))
         }
         routes.signedIn(
             Operation(
@@ -81,7 +85,9 @@ extension SessionService {
                 parameters: [.id],
                 responses: [(204, nil), (401, "Error"), (404, "Error")])
         ) { request, context in
-            guard try await revoke(try context.pathID(), of: context.identity.userID, client: context.client(request)) else { throw APIError.notFound }
+            guard try await revoke(try context.pathID(), of: context.identity.userID, client: context.client(request)) else {
+                throw APIError.notFound
+            }
             return HTTPResponse.Status.noContent
         }
     }
@@ -90,6 +96,8 @@ extension SessionService {
 extension Operation.Parameter {
     static let page: [Operation.Parameter] = [
         .init(name: "page", location: "query", schema: ["type": "integer", "minimum": 1], description: "Page number, from 1"),
-        .init(name: "page_size", location: "query", schema: ["type": "integer", "minimum": 1, "maximum": 100], description: "Items per page (default 20, at most 100)"),
+        .init(
+            name: "page_size", location: "query", schema: ["type": "integer", "minimum": 1, "maximum": 100],
+            description: "Items per page (default 20, at most 100)"),
     ]
 }

@@ -74,7 +74,8 @@ public struct SessionService: Sendable {
         guard let sessionID = claims.sessionID, let userID = claims.userID else { throw APIError.tokenNotValid() }
         let clock = self.clock
         // The time is read once the writer (SQLite) is held, so a request that waited is judged when it runs.
-        if let rotated = try await database.write({ db in try await self.store.rotate(sessionID, of: userID, from: claims.jti, at: clock.now(), db) }) {
+        if let rotated = try await database.write({ db in try await self.store.rotate(sessionID, of: userID, from: claims.jti, at: clock.now(), db) })
+        {
             return try await grant(rotated)
         }
         let grace = settings.refreshReuseGrace
@@ -108,7 +109,9 @@ public struct SessionService: Sendable {
 
     /// The pair of a session's live refresh token, for its user as they are now.
     private func grant(_ session: SessionRecord) async throws -> Grant {
-        guard let user = try await users.current(session.userID, in: database), user.user.status == .active else { throw APIError.tokenNotValid("Session has ended.") }
+        guard let user = try await users.current(session.userID, in: database), user.user.status == .active else {
+            throw APIError.tokenNotValid("Session has ended.")
+        }
         Metrics.refreshes.increment()
         return try await grant(user.user, roles: user.roles, session: session)
     }
@@ -126,7 +129,8 @@ public struct SessionService: Sendable {
         return try await database.transaction { db in
             guard try await self.store.revoke(sessionID, userID: userID, at: now, db) else { return false }
             try await self.audit.record(
-                AuditEvent("session.revoked", user: userID, actor: userID, client: client, detail: ["session": sessionID.uuidString.lowercased()]), db)
+                AuditEvent("session.revoked", user: userID, actor: userID, client: client, detail: ["session": sessionID.uuidString.lowercased()]), db
+            )
             return true
         }
     }
@@ -141,7 +145,8 @@ public struct SessionService: Sendable {
         let now = clock.now()
         return try await database.transaction { db in
             let count = try await self.store.revokeAll(userID: userID, keeping: keeping, at: now, db)
-            try await self.audit.record(AuditEvent("sessions.revoked_all", user: userID, actor: userID, client: client, detail: ["count": String(count)]), db)
+            try await self.audit.record(
+                AuditEvent("sessions.revoked_all", user: userID, actor: userID, client: client, detail: ["count": String(count)]), db)
             return count
         }
     }

@@ -112,7 +112,10 @@ final class PostgresStore: Database {
                                 try await Task.sleep(for: heartbeat)
                                 try await withThrowingTaskGroup(of: Void.self) { probe in
                                     // Named, so pg_stat_activity shows which connection is the feed.
-                                    probe.addTask { for try await _ in try await connection.query("SELECT 1 AS change_feed_heartbeat", logger: connection.logger) {} }
+                                    probe.addTask {
+                                        for try await _ in try await connection.query("SELECT 1 AS change_feed_heartbeat", logger: connection.logger)
+                                        {}
+                                    }
                                     probe.addTask {
                                         try await Task.sleep(for: heartbeat)
                                         throw FeedLost(reason: "no answer to the heartbeat within \(heartbeat)")

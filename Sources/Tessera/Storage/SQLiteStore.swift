@@ -66,7 +66,9 @@ final class SQLiteStore: Database {
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
-        try await gate.run { try await self.writer.sql().transaction(begin: "BEGIN IMMEDIATE") { db in try await self.mapErrors { try await body(db) } } }
+        try await gate.run {
+            try await self.writer.sql().transaction(begin: "BEGIN IMMEDIATE") { db in try await self.mapErrors { try await body(db) } }
+        }
     }
 
     func write<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
@@ -95,7 +97,8 @@ final class SQLiteStore: Database {
             return try await body()
         } catch let error as SQLiteError where [.busy, .locked, .full, .ioError, .cantOpen].contains(error.reason) {
             throw DatabaseUnavailable(reason: error.message)
-        } catch let error as SQLiteError where error.reason == .constraint || error.reason == .constraintUniqueFailed
+        } catch let error as SQLiteError
+            where error.reason == .constraint || error.reason == .constraintUniqueFailed
             || error.reason == .constraintPrimaryKeyFailed
         {
             // "UNIQUE constraint failed: users.email_key"

@@ -73,7 +73,9 @@ public struct TokenService: Sendable {
         return claims
     }
 
-    private func claims(_ kind: TokenClaims.Kind, userID: UUID, sid: UUID, jti: String, issued: Date, expires: Date, roles: [String]? = nil) -> TokenClaims {
+    private func claims(_ kind: TokenClaims.Kind, userID: UUID, sid: UUID, jti: String, issued: Date, expires: Date, roles: [String]? = nil)
+        -> TokenClaims
+    {
         let user = userID.uuidString.lowercased()
         return TokenClaims(
             iss: settings.issuer, aud: settings.audience, sub: user, user_id: user, sid: sid.uuidString.lowercased(), jti: jti,

@@ -26,7 +26,8 @@ enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
         switch self {
         case .sqlite:
             // In memory, a database lives and dies with one connection; instances share a file.
-            return sharable ? "sqlite:" + FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID()).sqlite").path : "sqlite::memory:"
+            return sharable
+                ? "sqlite:" + FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID()).sqlite").path : "sqlite::memory:"
         case .postgres:
             guard let admin = Self.postgresURL, case .postgres(let host, let port, let user, let password, _, _) = DatabaseURL(admin) else {
                 Issue.record("TESSERA_TEST_POSTGRES_URL is not set; run scripts/test")
@@ -90,7 +91,8 @@ struct TestApp {
     /// Runs `body` against the app through the router (`.router`) or real sockets (`.live`), once
     /// its revocation list and user cache follow their feeds, so tests see the path production
     /// requests take.
-    func run<Value: Sendable>(_ mode: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
+    func run<Value: Sendable>(_ mode: TestingSetup = .router, _ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value
+    {
         try await tessera.application().test(mode) { client in
             try await feedsFollowed()
             return try await body(client)
