@@ -394,7 +394,7 @@ private struct SharedDatabase {
                 logger.logLevel = .error
                 return logger
             }()
-        let tessera = try await Tessera.make(settings: try Settings(values), clock: clock.clock, logger: logger)
+        let tessera = try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, logger: logger)
         return TestApp(tessera: tessera, clock: clock)
     }
 
@@ -418,7 +418,7 @@ private struct OutboxRow: Sendable {
     let lastError: String
 }
 
-private func outboxRows(_ tessera: Tessera) async throws -> [OutboxRow] {
+private func outboxRows(_ tessera: TesseraServer) async throws -> [OutboxRow] {
     try await tessera.database.read { db in
         try await db.raw(
             "SELECT id, recipient, subject, body, status, attempts, next_attempt_at, locked_until, sent_at, last_error FROM mail_outbox ORDER BY recipient"

@@ -560,7 +560,7 @@ private func withAppsSharingOneDatabase(
     var apps: [TestApp] = []
     for var values in settings {
         values["DATABASE_URL"] = url
-        apps.append(TestApp(tessera: try await Tessera.make(settings: try Settings(values), clock: clock.clock, logger: logger), clock: clock))
+        apps.append(TestApp(tessera: try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, logger: logger), clock: clock))
     }
     try await body(apps)
 }

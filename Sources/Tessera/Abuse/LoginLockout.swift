@@ -6,7 +6,7 @@ import SQLKit
 /// about whether an account exists. During a lock even the right password gets no tokens.
 struct LoginLockout: Sendable {
     let database: any Database
-    let clock: Clock
+    let clock: WallClock
     let policy: LockoutPolicy
     let enabled: Bool
 

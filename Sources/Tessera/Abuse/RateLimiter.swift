@@ -15,7 +15,7 @@ extension APIError {
 /// together: one upsert per limited request. `TESSERA_RATE_LIMITS=off` turns all of them off.
 struct RateLimiter: Sendable {
     let database: any Database
-    let clock: Clock
+    let clock: WallClock
     let enabled: Bool
 
     /// Counts one request against `bucket`; over the limit it throws 429 with `Retry-After`.
@@ -36,7 +36,7 @@ struct RateLimiter: Sendable {
             return (try row?.decode(column: "hits", as: Int.self) ?? 1, try row?.decode(column: "window_start", as: Date.self) ?? now)
         }
         if hits > limit.limit {
-            Metrics.rateLimited.increment()
+            TesseraMetrics.rateLimited.increment()
             throw APIError.rateLimited(retryAfter: start.addingTimeInterval(limit.window).timeIntervalSince(now))
         }
     }

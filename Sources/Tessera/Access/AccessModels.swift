@@ -4,14 +4,14 @@ import SQLKit
 
 /// Resources and actions: the two name lists permissions are made of. They share one shape and
 /// one implementation; `table` is also the RBAC resource that guards their endpoints.
-enum CatalogueList: String, Sendable, CaseIterable {
+enum RBACList: String, Sendable, CaseIterable {
     case resources
     case actions
 
     var singular: String { self == .resources ? "resource" : "action" }
 }
 
-struct CatalogueEntry: ResponseEncodable, Sendable {
+struct RBACEntry: ResponseEncodable, Sendable {
     let id: String
     let code_name: String
     let name: String
@@ -34,7 +34,7 @@ struct CatalogueEntry: ResponseEncodable, Sendable {
 }
 
 /// `POST`/`PATCH` body of a resource, an action or a role (roles add `permissions`).
-struct CatalogueChange: Decodable, Sendable {
+struct RBACChange: Decodable, Sendable {
     var code_name: String?
     var name: String?
     var description: String?
@@ -68,7 +68,7 @@ struct RoleEntry: ResponseEncodable, Sendable {
     let built_in: Bool
     let permissions: [String]
 
-    init(_ entry: CatalogueEntry, permissions: [String]) {
+    init(_ entry: RBACEntry, permissions: [String]) {
         (id, code_name, name, description, built_in) = (entry.id, entry.code_name, entry.name, entry.description, entry.built_in)
         self.permissions = permissions
     }

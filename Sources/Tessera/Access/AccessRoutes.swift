@@ -9,8 +9,8 @@ extension SignedInContext {
     }
 }
 
-extension Operation.Parameter {
-    static let id = Operation.Parameter(
+extension APIOperation.Parameter {
+    static let id = APIOperation.Parameter(
         name: "id", location: "path", schema: ["type": "string", "format": "uuid"], description: "Id", required: true)
 }
 
@@ -30,12 +30,12 @@ private struct AssignedRoles: ResponseEncodable {
 
 extension AccessService {
     func addRoutes(to routes: RouteTable) {
-        for list in CatalogueList.allCases {
+        for list in RBACList.allCases {
             let path = "/api/v1/\(list.rawValue)"
             let tag = "Access control"
             routes.signedIn(
-                Operation(
-                    .get, path, "List \(list.rawValue)", tag: tag, parameters: Operation.Parameter.page,
+                APIOperation(
+                    .get, path, "List \(list.rawValue)", tag: tag, parameters: APIOperation.Parameter.page,
                     responses: [(200, "CataloguePage"), (403, "Error")]
                 )
                 .requiring(list.rawValue)
@@ -45,17 +45,17 @@ extension AccessService {
                 return try Page(entries, count: total, page: page, request: request)
             }
             routes.signedIn(
-                Operation(
+                APIOperation(
                     .post, path, "Create a \(list.singular)", tag: tag, request: "CatalogueChange",
                     responses: [(201, "CatalogueEntry"), (400, "Error"), (403, "Error"), (409, "Error")]
                 ).requiring(list.rawValue)
             ) { request, context in
                 var request = request
-                let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
+                let change = try await request.decodeJSON(as: RBACChange.self, context: context)
                 return EditedResponse(status: .created, response: try await create(list, change, by: context.identity))
             }
             routes.signedIn(
-                Operation(
+                APIOperation(
                     .get, path + "/{id}", "One \(list.singular)", tag: tag, parameters: [.id], responses: [(200, "CatalogueEntry"), (404, "Error")]
                 )
                 .requiring(list.rawValue)
@@ -63,17 +63,17 @@ extension AccessService {
                 try await entry(list, try context.pathID())
             }
             routes.signedIn(
-                Operation(
+                APIOperation(
                     .patch, path + "/{id}", "Change a \(list.singular)", tag: tag, parameters: [.id], request: "CatalogueChange",
                     responses: [(200, "CatalogueEntry"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]
                 ).requiring(list.rawValue)
             ) { request, context in
                 var request = request
-                let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
+                let change = try await request.decodeJSON(as: RBACChange.self, context: context)
                 return try await update(list, try context.pathID(), change, by: context.identity)
             }
             routes.signedIn(
-                Operation(
+                APIOperation(
                     .delete, path + "/{id}", "Delete a \(list.singular)", tag: tag, description: "Built-in ones cannot be deleted.",
                     parameters: [.id], responses: [(204, nil), (403, "Error"), (404, "Error")]
                 ).requiring(list.rawValue)
@@ -89,9 +89,9 @@ extension AccessService {
     private func addPermissionRoutes(to routes: RouteTable) {
         let tag = "Access control"
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .get, "/api/v1/permissions", "List permissions", tag: tag,
-                parameters: Operation.Parameter.page + [
+                parameters: APIOperation.Parameter.page + [
                     .init(name: "resource", location: "query", schema: ["type": "string"], description: "Only this resource"),
                     .init(name: "action", location: "query", schema: ["type": "string"], description: "Only this action"),
                 ], responses: [(200, "PermissionPage"), (403, "Error")]
@@ -104,7 +104,7 @@ extension AccessService {
             return try Page(entries, count: total, page: page, request: request)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/permissions", "Create a permission (a resource × action pair)", tag: tag, request: "PermissionChange",
                 responses: [(201, "Permission"), (400, "Error"), (403, "Error"), (409, "Error")]
             ).requiring("permissions")
@@ -114,7 +114,7 @@ extension AccessService {
             return EditedResponse(status: .created, response: try await createPermission(change, by: context.identity))
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .get, "/api/v1/permissions/{id}", "One permission", tag: tag, parameters: [.id], responses: [(200, "Permission"), (404, "Error")]
             )
             .requiring("permissions")
@@ -122,7 +122,7 @@ extension AccessService {
             try await permission(try context.pathID())
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .patch, "/api/v1/permissions/{id}", "Change a permission", tag: tag, parameters: [.id], request: "PermissionChange",
                 responses: [(200, "Permission"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]
             ).requiring("permissions")
@@ -132,7 +132,7 @@ extension AccessService {
             return try await updatePermission(try context.pathID(), change, by: context.identity)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .delete, "/api/v1/permissions/{id}", "Delete a permission", tag: tag, parameters: [.id], responses: [(204, nil), (404, "Error")]
             )
             .requiring("permissions")
@@ -145,8 +145,9 @@ extension AccessService {
     private func addRoleRoutes(to routes: RouteTable) {
         let tag = "Access control"
         routes.signedIn(
-            Operation(
-                .get, "/api/v1/roles", "List roles", tag: tag, parameters: Operation.Parameter.page, responses: [(200, "RolePage"), (403, "Error")]
+            APIOperation(
+                .get, "/api/v1/roles", "List roles", tag: tag, parameters: APIOperation.Parameter.page,
+                responses: [(200, "RolePage"), (403, "Error")]
             )
             .requiring("roles")
         ) { request, context in
@@ -155,35 +156,35 @@ extension AccessService {
             return try Page(entries, count: total, page: page, request: request)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/roles", "Create a role", tag: tag,
                 description: "`permissions` are permission ids; you can only grant permissions you hold.", request: "RoleChange",
                 responses: [(201, "Role"), (400, "Error"), (403, "Error"), (409, "Error")]
             ).requiring("roles")
         ) { request, context in
             var request = request
-            let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
+            let change = try await request.decodeJSON(as: RBACChange.self, context: context)
             return EditedResponse(status: .created, response: try await createRole(change, by: context.identity))
         }
         routes.signedIn(
-            Operation(.get, "/api/v1/roles/{id}", "One role", tag: tag, parameters: [.id], responses: [(200, "Role"), (404, "Error")]).requiring(
+            APIOperation(.get, "/api/v1/roles/{id}", "One role", tag: tag, parameters: [.id], responses: [(200, "Role"), (404, "Error")]).requiring(
                 "roles")
         ) { _, context in
             try await role(try context.pathID())
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .patch, "/api/v1/roles/{id}", "Change a role", tag: tag,
                 description: "`permissions`, when given, replaces the role's permissions; the admin role cannot be changed.", parameters: [.id],
                 request: "RoleChange", responses: [(200, "Role"), (400, "Error"), (403, "Error"), (404, "Error"), (409, "Error")]
             ).requiring("roles")
         ) { request, context in
             var request = request
-            let change = try await request.decodeJSON(as: CatalogueChange.self, context: context)
+            let change = try await request.decodeJSON(as: RBACChange.self, context: context)
             return try await updateRole(try context.pathID(), change, by: context.identity)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .delete, "/api/v1/roles/{id}", "Delete a role", tag: tag, description: "Built-in roles cannot be deleted.", parameters: [.id],
                 responses: [(204, nil), (403, "Error"), (404, "Error")]
             ).requiring("roles")
@@ -192,7 +193,7 @@ extension AccessService {
             return HTTPResponse.Status.noContent
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .put, "/api/v1/users/{id}/roles", "Set a user's roles", tag: "Users",
                 description:
                     "The user's roles become exactly `roles`. Only an admin may grant or revoke `admin`; others only roles whose permissions they hold.",
@@ -206,7 +207,7 @@ extension AccessService {
                 roles: try await assignRoles(body.roles, to: try context.pathID(), by: context.identity, client: context.client(request)))
         }
         routes.signedIn(
-            Operation(.get, "/api/v1/me/permissions", "What the caller may do", tag: "Me", responses: [(200, "MyPermissions"), (401, "Error")])
+            APIOperation(.get, "/api/v1/me/permissions", "What the caller may do", tag: "Me", responses: [(200, "MyPermissions"), (401, "Error")])
         ) { _, context in
             let (roles, effective) = try await database.read { db in
                 (try await self.users.roles(of: context.identity.userID, db), try await self.access.effective(context.identity.userID, db))
@@ -215,7 +216,7 @@ extension AccessService {
             return PermissionList(roles: roles, admin: effective.isAdmin, permissions: sorted)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .get, "/api/v1/authz/check", "Ask whether a user may do something", tag: "Access control",
                 description: "For other services. About the caller, or with `user_id` about another user (needs `users:read`).",
                 parameters: [

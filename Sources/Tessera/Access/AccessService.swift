@@ -13,20 +13,20 @@ struct AccessService: Sendable {
 
     // MARK: Resources and actions
 
-    func list(_ list: CatalogueList, page: PageRequest) async throws -> (Int, [CatalogueEntry]) {
+    func list(_ list: RBACList, page: PageRequest) async throws -> (Int, [RBACEntry]) {
         try await database.read { db in try await self.store.entries(list.rawValue, page: page, db) }
     }
 
-    func entry(_ list: CatalogueList, _ id: UUID) async throws -> CatalogueEntry {
+    func entry(_ list: RBACList, _ id: UUID) async throws -> RBACEntry {
         try await database.read { db in try await self.entry(list, id, db) }
     }
 
-    private func entry(_ list: CatalogueList, _ id: UUID, _ db: any SQLDatabase) async throws -> CatalogueEntry {
+    private func entry(_ list: RBACList, _ id: UUID, _ db: any SQLDatabase) async throws -> RBACEntry {
         guard let entry = try await store.entry(list.rawValue, id, db) else { throw APIError.notFound }
         return entry
     }
 
-    func create(_ list: CatalogueList, _ change: CatalogueChange, by actor: Identity) async throws -> CatalogueEntry {
+    func create(_ list: RBACList, _ change: RBACChange, by actor: Identity) async throws -> RBACEntry {
         let (code, name) = try validatedNew(change)
         let id = UUID()
         return try await database.transaction { db in
@@ -37,7 +37,7 @@ struct AccessService: Sendable {
         }
     }
 
-    func update(_ list: CatalogueList, _ id: UUID, _ change: CatalogueChange, by actor: Identity) async throws -> CatalogueEntry {
+    func update(_ list: RBACList, _ id: UUID, _ change: RBACChange, by actor: Identity) async throws -> RBACEntry {
         try validatedTexts(change)
         return try await database.transaction { db in
             let current = try await self.entry(list, id, db)
@@ -51,7 +51,7 @@ struct AccessService: Sendable {
         }
     }
 
-    func delete(_ list: CatalogueList, _ id: UUID, by actor: Identity) async throws {
+    func delete(_ list: RBACList, _ id: UUID, by actor: Identity) async throws {
         try await database.transaction { db in
             let current = try await self.entry(list, id, db)
             // Tessera's own endpoints are guarded by the built-ins; deleting one would lock admins out.
@@ -67,7 +67,7 @@ struct AccessService: Sendable {
     /// its old name and under the new one (else a rename could hand a role authority over another
     /// name, or take it away, behind its editor's back).
     private func requireHolding(
-        _ list: CatalogueList, _ entry: CatalogueEntry, renamedTo newCode: String?, by actor: Identity, _ db: any SQLDatabase
+        _ list: RBACList, _ entry: RBACEntry, renamedTo newCode: String?, by actor: Identity, _ db: any SQLDatabase
     ) async throws {
         let affected =
             list == .resources
@@ -184,7 +184,7 @@ struct AccessService: Sendable {
         return role
     }
 
-    func createRole(_ change: CatalogueChange, by actor: Identity) async throws -> RoleEntry {
+    func createRole(_ change: RBACChange, by actor: Identity) async throws -> RoleEntry {
         let (code, name) = try validatedNew(change)
         let id = UUID()
         return try await database.transaction { db in
@@ -196,7 +196,7 @@ struct AccessService: Sendable {
         }
     }
 
-    func updateRole(_ id: UUID, _ change: CatalogueChange, by actor: Identity) async throws -> RoleEntry {
+    func updateRole(_ id: UUID, _ change: RBACChange, by actor: Identity) async throws -> RoleEntry {
         try validatedTexts(change)
         return try await database.transaction { db in
             let current = try await self.role(id, db)
@@ -204,7 +204,7 @@ struct AccessService: Sendable {
                 throw APIError(.forbidden, "permission_denied", "The admin role holds every permission and cannot be changed.")
             }
             try await self.requireHolding(current, by: actor, db)
-            let entry = CatalogueEntry(current)
+            let entry = RBACEntry(current)
             try await self.requireRenamable("roles", "role", entry, to: change.code_name, db)
             try await self.store.updateEntry(
                 "roles", id: id, code: change.code_name ?? current.code_name, name: change.name ?? current.name,
@@ -305,7 +305,7 @@ struct AccessService: Sendable {
 
     // MARK: Shared checks
 
-    private func validatedNew(_ change: CatalogueChange) throws(APIError) -> (String, String) {
+    private func validatedNew(_ change: RBACChange) throws(APIError) -> (String, String) {
         var errors = FieldErrors()
         if let code = change.code_name {
             if !isCodeName(code) { errors.add("code_name", "Use lowercase letters, digits and _ . - (at most 64), starting with a letter.") }
@@ -319,7 +319,7 @@ struct AccessService: Sendable {
     }
 
     /// Names and descriptions are bounded like every other text a client sends.
-    private func validatedTexts(_ change: CatalogueChange) throws(APIError) {
+    private func validatedTexts(_ change: RBACChange) throws(APIError) {
         var errors = FieldErrors()
         if let name = change.name, name.count > 150 { errors.add("name", "Ensure this field has no more than 150 characters.") }
         if let description = change.description, description.count > 2000 {
@@ -330,8 +330,7 @@ struct AccessService: Sendable {
     }
 
     /// A new code name must be well-formed and free; a built-in entry keeps its own.
-    private func requireRenamable(_ table: String, _ singular: String, _ entry: CatalogueEntry, to code: String?, _ db: any SQLDatabase) async throws
-    {
+    private func requireRenamable(_ table: String, _ singular: String, _ entry: RBACEntry, to code: String?, _ db: any SQLDatabase) async throws {
         guard let code, code != entry.code_name else { return }
         guard !entry.built_in else { throw APIError(.forbidden, "permission_denied", "A built-in \(singular) keeps its code name.") }
         guard isCodeName(code) else { throw APIError.validation(["code_name": ["Use lowercase letters, digits and _ . - (at most 64)."]]) }

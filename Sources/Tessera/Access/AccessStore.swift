@@ -7,18 +7,18 @@ struct AccessStore: Sendable {
     // MARK: Resources, actions and roles: one shape
 
     /// A page of `table` (resources, actions or roles), by code name, and how many there are.
-    func entries(_ table: String, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [CatalogueEntry]) {
+    func entries(_ table: String, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [RBACEntry]) {
         let total =
             try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(table)
             .first(decodingColumn: "n", as: Int.self) ?? 0
-        let rows = try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from(table)
+        let rows = try await db.select().columns(RBACEntry.columns.map { SQLColumn($0) }).from(table)
             .orderBy("code_name").limit(page.size).offset(page.offset).all()
-        return (total, try rows.map(CatalogueEntry.init(row:)))
+        return (total, try rows.map(RBACEntry.init(row:)))
     }
 
-    func entry(_ table: String, _ id: UUID, _ db: any SQLDatabase) async throws -> CatalogueEntry? {
-        try await db.select().columns(CatalogueEntry.columns.map { SQLColumn($0) }).from(table).where("id", .equal, SQLBind(id)).first()
-            .map(CatalogueEntry.init(row:))
+    func entry(_ table: String, _ id: UUID, _ db: any SQLDatabase) async throws -> RBACEntry? {
+        try await db.select().columns(RBACEntry.columns.map { SQLColumn($0) }).from(table).where("id", .equal, SQLBind(id)).first()
+            .map(RBACEntry.init(row:))
     }
 
     func id(of code: String, in table: String, _ db: any SQLDatabase) async throws -> UUID? {

@@ -4,7 +4,7 @@ import Hummingbird
 extension AccountService {
     func addRoutes(to routes: RouteTable) {
         routes.open(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/register", "Create an account", tag: "Accounts",
                 description:
                     "At least one of email, phone, username. With TESSERA_REGISTRATION=approval the account starts pending and no tokens are returned.",
@@ -16,7 +16,7 @@ extension AccountService {
         }
         for path in ["/api/v1/auth/token", "/api/v1/token"] {
             routes.open(
-                Operation(
+                APIOperation(
                     .post, path, "Sign in with a password", tag: "Tokens",
                     description:
                         "`login` is an e-mail, a phone (any common format) or a username; `email`, `phone` or `username` work as the key too.",
@@ -28,12 +28,12 @@ extension AccountService {
             }
         }
         routes.signedIn(
-            Operation(.get, "/api/v1/me", "The signed-in user", tag: "Me", responses: [(200, "User"), (401, "Error")])
+            APIOperation(.get, "/api/v1/me", "The signed-in user", tag: "Me", responses: [(200, "User"), (401, "Error")])
         ) { _, context in
             try await me(context.identity.userID)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .patch, "/api/v1/me", "Change names, e-mail, phone or username", tag: "Me",
                 description:
                     "Changing e-mail, phone or username needs `current_password`; wrong ones count towards the account's lockout. A new e-mail clears email_verified and the old address is told; a new phone clears phone_verified. role, status and other fields are ignored.",
@@ -44,7 +44,7 @@ extension AccountService {
             return try await update(context.identity, change, client: context.client(request))
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/me/password", "Change the password", tag: "Me",
                 description:
                     "Ends every other session of the user and retires every mailed link. Wrong current passwords count towards the account's lockout.",

@@ -15,7 +15,7 @@ public struct AccountService: Sendable {
     let limiter: RateLimiter
     let audit: AuditLog
     let settings: Settings
-    let clock: Clock
+    let clock: WallClock
     let logger: Logger
 
     var fields: AccountFields { AccountFields(region: settings.defaultPhoneRegion) }
@@ -132,12 +132,12 @@ public struct AccountService: Sendable {
                 AuditEvent("login.succeeded", user: user.id, client: client, detail: newHash == nil ? [:] : ["rehashed": "true"]), db)
             return (try await self.sessions.open(for: user, client: client, db), current)
         }
-        Metrics.loginsSucceeded.increment()
+        TesseraMetrics.loginsSucceeded.increment()
         return try await sessions.grant(signedIn.user, roles: signedIn.roles, session: session)
     }
 
     private func failed(_ user: User?, reason: String, client: ClientInfo) async throws {
-        Metrics.loginsFailed.increment()
+        TesseraMetrics.loginsFailed.increment()
         try await audit.record(AuditEvent("login.failed", user: user?.id, client: client, detail: ["reason": reason]))
     }
 

@@ -14,7 +14,7 @@ struct Recovery: Sendable {
     let limiter: RateLimiter
     let audit: AuditLog
     let settings: Settings
-    let clock: Clock
+    let clock: WallClock
 
     /// Queues a verification mail for the user's current e-mail, inside the caller's transaction.
     func sendVerification(_ user: User, _ db: any SQLDatabase) async throws {
@@ -115,7 +115,7 @@ private struct ResetConfirmation: Decodable {
 extension Recovery {
     func addRoutes(to routes: RouteTable) {
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/email/verify/request", "Send a verification mail", tag: "Accounts",
                 responses: [(202, "Empty"), (400, "Error"), (401, "Error")])
         ) { _, context in
@@ -123,7 +123,7 @@ extension Recovery {
             return EditedResponse(status: .accepted, response: JSON.object([]))
         }
         routes.open(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/email/verify", "Confirm an e-mail address", tag: "Accounts",
                 description: "The token comes from the link in the verification mail; it works once.", request: "TokenRequest",
                 responses: [(200, "Empty"), (400, "Error")])
@@ -133,7 +133,7 @@ extension Recovery {
             return JSON.object([])
         }
         routes.open(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/password/reset", "Ask for a password-reset mail", tag: "Accounts",
                 description: "Answers 202 whether or not the account exists.", request: "ResetRequest",
                 responses: [(202, "Empty"), (400, "Error"), (429, "Error")])
@@ -147,7 +147,7 @@ extension Recovery {
             return EditedResponse(status: .accepted, response: JSON.object([]))
         }
         routes.open(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/password/reset/confirm", "Set a new password with a reset token", tag: "Accounts",
                 description: "Ends every session of the account.", request: "ResetConfirmation",
                 responses: [(204, nil), (400, "Error")])

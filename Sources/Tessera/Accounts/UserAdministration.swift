@@ -11,7 +11,7 @@ struct UserAdministration: Sendable {
     let access: AccessControl
     let audit: AuditLog
     let mail: AccountMail
-    let clock: Clock
+    let clock: WallClock
 
     struct Filter: Sendable {
         var status: AccountStatus?

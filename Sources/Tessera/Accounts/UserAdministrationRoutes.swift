@@ -5,9 +5,9 @@ extension UserAdministration {
     func addRoutes(to routes: RouteTable) {
         let tag = "Users"
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .get, "/api/v1/users", "List users", tag: tag,
-                parameters: Operation.Parameter.page + [
+                parameters: APIOperation.Parameter.page + [
                     .init(
                         name: "status", location: "query", schema: ["type": "string", "enum": ["active", "pending", "rejected", "disabled"]],
                         description: "Only this status"),
@@ -28,7 +28,7 @@ extension UserAdministration {
             return try Page(users, count: total, page: page, request: request)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .get, "/api/v1/users/{id}", "One user", tag: tag, parameters: [.id], responses: [(200, "User"), (403, "Error"), (404, "Error")]
             )
             .requiring("users")
@@ -36,7 +36,7 @@ extension UserAdministration {
             try await user(try context.pathID())
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .patch, "/api/v1/users/{id}", "Change a user's status, kind, names or verification flags", tag: tag,
                 description: "Status `disabled` (or `rejected`) ends every session of the user at once.", parameters: [.id],
                 request: "UserAdminChange",
@@ -48,8 +48,8 @@ extension UserAdministration {
             return try await update(try context.pathID(), change, by: context.identity, client: context.client(request))
         }
         routes.signedIn(
-            Operation(
-                .get, "/api/v1/users/{id}/sessions", "A user's live sessions", tag: tag, parameters: [.id] + Operation.Parameter.page,
+            APIOperation(
+                .get, "/api/v1/users/{id}/sessions", "A user's live sessions", tag: tag, parameters: [.id] + APIOperation.Parameter.page,
                 responses: [(200, "SessionPage"), (403, "Error"), (404, "Error")]
             ).requiring("sessions")
         ) { request, context in
@@ -58,7 +58,7 @@ extension UserAdministration {
             return try Page(list.map { SessionResponse($0, current: context.identity.sessionID) }, count: total, page: page, request: request)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/users/{id}/sessions/revoke-all", "End every session of a user", tag: tag, parameters: [.id],
                 responses: [(200, "RevokedCount"), (403, "Error"), (404, "Error")]
             ).requiring("sessions", "delete")
@@ -66,9 +66,9 @@ extension UserAdministration {
             RevokedCount(revoked: try await revokeSessions(of: try context.pathID(), by: context.identity, client: context.client(request)))
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .get, "/api/v1/registrations", "Sign-ups awaiting a decision", tag: "Registrations",
-                parameters: Operation.Parameter.page + [
+                parameters: APIOperation.Parameter.page + [
                     .init(
                         name: "status", location: "query",
                         schema: ["type": "string", "enum": ["pending", "rejected", "active"], "default": "pending"],
@@ -83,7 +83,7 @@ extension UserAdministration {
             return try Page(users, count: total, page: page, request: request)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .patch, "/api/v1/registrations/{id}", "Accept or reject a sign-up", tag: "Registrations",
                 description: "The user gets an e-mail either way; `reason` goes into the rejection mail.", parameters: [.id],
                 request: "RegistrationDecision",
@@ -100,9 +100,9 @@ extension UserAdministration {
 extension AuditLog {
     func addRoutes(to routes: RouteTable) {
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .get, "/api/v1/audit", "Security events, newest first", tag: "Audit",
-                parameters: Operation.Parameter.page + [
+                parameters: APIOperation.Parameter.page + [
                     .init(name: "event", location: "query", schema: ["type": "string"], description: "e.g. login.failed"),
                     .init(name: "user_id", location: "query", schema: ["type": "string", "format": "uuid"], description: "Events about this user"),
                 ], responses: [(200, "AuditPage"), (400, "Error"), (403, "Error")]

@@ -14,7 +14,7 @@ struct Housekeeping: Service {
     let outbox: Outbox
     let settings: Settings
     let readiness: Readiness
-    let clock: Clock
+    let clock: WallClock
     let logger: Logger
 
     /// How often a round runs; the first runs this long after start, once migrations have run.

@@ -23,7 +23,7 @@ struct AuditEvent: Sendable {
 /// Writes audit events, inside the transaction of the change they describe where there is one.
 struct AuditLog: Sendable {
     let database: any Database
-    let clock: Clock
+    let clock: WallClock
 
     func record(_ event: AuditEvent, _ db: any SQLDatabase) async throws {
         let detail = String(decoding: try JSONCoding.encoder.encode(event.detail), as: UTF8.self)

@@ -61,7 +61,7 @@ public struct Serve: AsyncParsableCommand {
 
     public func run() async throws {
         let (settings, logger) = try options.load()
-        let tessera = try await Tessera.make(settings: settings, logger: logger)
+        let tessera = try await TesseraServer.make(settings: settings, logger: logger)
         logger.info("starting", metadata: ["database": "\(settings.databaseURL)", "address": "\(settings.host):\(settings.port)"])
         if settings.smtpURL == nil {
             logger.notice("TESSERA_SMTP_URL is not set: mail, links included, is written to this log")
@@ -102,7 +102,7 @@ public struct CreateUser: AsyncParsableCommand {
         guard let password = password ?? ProcessInfo.processInfo.environment["TESSERA_CREATE_USER_PASSWORD"] else {
             throw ValidationError("--password (or TESSERA_CREATE_USER_PASSWORD) is required")
         }
-        let tessera = try await Tessera.make(settings: settings, logger: logger)
+        let tessera = try await TesseraServer.make(settings: settings, logger: logger)
         let request = RegisterRequest(
             email: email, phone: phone, username: username, password: password, first_name: firstName, last_name: lastName, role: kind)
         let roleList = roles.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }

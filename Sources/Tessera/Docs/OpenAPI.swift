@@ -2,7 +2,7 @@ import Hummingbird
 
 /// The OpenAPI 3.1 document, generated from the registered operations: a route cannot exist
 /// without appearing here.
-func openAPIDocument(_ operations: [Operation]) -> JSON {
+func openAPIDocument(_ operations: [APIOperation]) -> JSON {
     var paths: [(String, JSON)] = []
     for operation in operations {
         let entry = (operation.method.rawValue.lowercased(), describe(operation))
@@ -29,7 +29,7 @@ func openAPIDocument(_ operations: [Operation]) -> JSON {
     ]
 }
 
-private func describe(_ operation: Operation) -> JSON {
+private func describe(_ operation: APIOperation) -> JSON {
     var fields: [(String, JSON)] = [
         ("summary", .string(operation.summary)),
         ("tags", [.string(operation.tag)]),
@@ -73,7 +73,7 @@ private func describe(_ operation: Operation) -> JSON {
     return .object(fields)
 }
 
-extension Operation {
+extension APIOperation {
     /// The answers an operation declares, and the errors every operation of its kind can give
     /// whether it says so or not: 400 for a bad body or query, 413 and 415 for a body, 401 behind
     /// a token, 403 behind a permission, 404 for an id in the path, 429 for the general throttle
@@ -98,7 +98,7 @@ extension Operation {
 }
 
 /// `post /api/v1/auth/token/refresh` → `post_auth_token_refresh`.
-private func operationID(_ operation: Operation) -> String {
+private func operationID(_ operation: APIOperation) -> String {
     let words = operation.path.split(separator: "/").filter { $0 != "api" && $0 != "v1" }.map {
         $0.replacingOccurrences(of: "{", with: "by_").replacingOccurrences(of: "}", with: "")
             .replacingOccurrences(of: "-", with: "_").replacingOccurrences(of: ".", with: "")

@@ -1,4 +1,4 @@
-/// JSON Schemas of the API's bodies, referenced by name from each `Operation`.
+/// JSON Schemas of the API's bodies, referenced by name from each `APIOperation`.
 enum Schemas {
     static let string: JSON = ["type": "string"]
     static let nullableString: JSON = ["type": ["string", "null"]]

@@ -4,7 +4,7 @@ import Synchronization
 
 /// One documented operation. Routes are registered only through `RouteTable`, and the OpenAPI
 /// document is generated from the same list, so the two cannot drift apart.
-public struct Operation: Sendable {
+public struct APIOperation: Sendable {
     public enum Access: Sendable {
         case open
         case signedIn
@@ -47,7 +47,7 @@ public struct Operation: Sendable {
     }
 
     /// This operation guarded by `resource` and `action` (by default the action its method maps to).
-    func requiring(_ resource: String, _ action: String? = nil) -> Operation {
+    func requiring(_ resource: String, _ action: String? = nil) -> APIOperation {
         var operation = self
         operation.permission = PermissionKey(resource, action ?? PermissionKey.action(for: method))
         return operation
@@ -71,11 +71,11 @@ public struct Operation: Sendable {
 
 /// The operations registered so far: what the OpenAPI document lists and 405 answers consult.
 public final class RouteCatalog: Sendable {
-    private let registered = Mutex<[Operation]>([])
+    private let registered = Mutex<[APIOperation]>([])
 
-    public var operations: [Operation] { registered.withLock { $0 } }
+    public var operations: [APIOperation] { registered.withLock { $0 } }
 
-    func append(_ operation: Operation) {
+    func append(_ operation: APIOperation) {
         registered.withLock { $0.append(operation) }
     }
 
@@ -85,7 +85,7 @@ public final class RouteCatalog: Sendable {
     }
 }
 
-/// Registers routes on the router, each with its `Operation`, open or behind the authenticator.
+/// Registers routes on the router, each with its `APIOperation`, open or behind the authenticator.
 struct RouteTable {
     let catalog = RouteCatalog()
     private let router: Router<AppRequestContext>
@@ -100,7 +100,7 @@ struct RouteTable {
 
     /// A route anyone may call.
     func open<Output: ResponseGenerator>(
-        _ operation: Operation,
+        _ operation: APIOperation,
         _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Output
     ) {
         catalog.append(operation)
@@ -109,7 +109,7 @@ struct RouteTable {
 
     /// A route that needs a valid access token of a live session, and its permission if it names one.
     func signedIn<Output: ResponseGenerator>(
-        _ operation: Operation,
+        _ operation: APIOperation,
         _ handler: @escaping @Sendable (Request, SignedInContext) async throws -> Output
     ) {
         var operation = operation

@@ -23,7 +23,7 @@ extension SMTPClient: MailTransport {}
 /// so nothing acknowledged is lost; `OutboxWorker` delivers it.
 struct Outbox: Sendable {
     let engine: SQLEngine
-    let clock: Clock
+    let clock: WallClock
 
     func enqueue(to recipient: String, subject: String, text: String, _ db: any SQLDatabase) async throws {
         let now = clock.now()
@@ -33,7 +33,7 @@ struct Outbox: Sendable {
                 SQLBind(UUID()), SQLBind(recipient), SQLBind(subject), SQLBind(text), SQLBind("pending"), SQLBind(0), SQLBind(now), SQLBind(now)
             )
             .run()
-        Metrics.mailQueued.increment()
+        TesseraMetrics.mailQueued.increment()
     }
 
     /// A message taken for delivery.
@@ -102,7 +102,7 @@ final class OutboxWorker: Service, Sendable {
     let transport: any MailTransport
     let from: String
     let readiness: Readiness
-    let clock: Clock
+    let clock: WallClock
     let logger: Logger
 
     /// Messages sent per round before the worker looks again.
@@ -115,7 +115,7 @@ final class OutboxWorker: Service, Sendable {
     }
 
     init(
-        database: any Database, outbox: Outbox, transport: any MailTransport, from: String, readiness: Readiness, clock: Clock, logger: Logger
+        database: any Database, outbox: Outbox, transport: any MailTransport, from: String, readiness: Readiness, clock: WallClock, logger: Logger
     ) {
         self.database = database
         self.outbox = outbox
@@ -149,13 +149,13 @@ final class OutboxWorker: Service, Sendable {
             do {
                 try await transport.send(MailMessage(from: from, to: mail.recipient, subject: mail.subject, text: mail.body))
                 try await record(mail.id, sent: true, attempts: mail.attempts + 1, error: nil, permanent: false)
-                Metrics.mailSent.increment()
+                TesseraMetrics.mailSent.increment()
                 sent += 1
             } catch {
                 logger.warning(
                     "outbox: delivery failed", metadata: ["to": "\(mail.recipient)", "attempt": "\(mail.attempts + 1)", "error": "\(error)"])
                 try await record(mail.id, sent: false, attempts: mail.attempts + 1, error: "\(error)", permanent: Self.isPermanent(error))
-                Metrics.mailFailed.increment()
+                TesseraMetrics.mailFailed.increment()
             }
         }
         return sent

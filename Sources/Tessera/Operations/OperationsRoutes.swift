@@ -19,11 +19,11 @@ struct OperationsRoutes: Sendable {
     }()
 
     func addRoutes(to routes: RouteTable) {
-        routes.open(Operation(.get, "/health", "The process is up", tag: "Operations", responses: [(200, "Health")])) { _, _ in
+        routes.open(APIOperation(.get, "/health", "The process is up", tag: "Operations", responses: [(200, "Health")])) { _, _ in
             Health(status: "ok")
         }
         routes.open(
-            Operation(.get, "/ready", "The database answers", tag: "Operations", responses: [(200, "Ready"), (503, "Error")])
+            APIOperation(.get, "/ready", "The database answers", tag: "Operations", responses: [(200, "Ready"), (503, "Error")])
         ) { _, _ in
             guard await database.isReachable() else {
                 throw APIError(.serviceUnavailable, "not_ready", "The database is unreachable.")
@@ -31,21 +31,21 @@ struct OperationsRoutes: Sendable {
             return Health(status: "ready", database: "ok")
         }
         routes.open(
-            Operation(.get, "/.well-known/jwks.json", "Public keys that sign tokens", tag: "Operations", responses: [(200, "JWKS")])
+            APIOperation(.get, "/.well-known/jwks.json", "Public keys that sign tokens", tag: "Operations", responses: [(200, "JWKS")])
         ) { _, _ in
             keys.jwks
         }
         let catalog = routes.catalog
-        routes.open(Operation(.get, "/openapi.json", "This API's OpenAPI 3.1 document", tag: "Operations", responses: [(200, "OpenAPI")])) {
+        routes.open(APIOperation(.get, "/openapi.json", "This API's OpenAPI 3.1 document", tag: "Operations", responses: [(200, "OpenAPI")])) {
             _, _ in
             openAPIDocument(catalog.operations)
         }
-        routes.open(Operation(.get, "/metrics", "Prometheus metrics", tag: "Operations", responses: [(200, "Metrics")])) { _, _ in
+        routes.open(APIOperation(.get, "/metrics", "Prometheus metrics", tag: "Operations", responses: [(200, "Metrics")])) { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(bytes: Metrics.registry.emitToBuffer())))
+                body: .init(byteBuffer: ByteBuffer(bytes: TesseraMetrics.registry.emitToBuffer())))
         }
-        routes.open(Operation(.get, "/docs", "A page to read and try the API", tag: "Operations", responses: [(200, "HTML")])) { _, _ in
+        routes.open(APIOperation(.get, "/docs", "A page to read and try the API", tag: "Operations", responses: [(200, "HTML")])) { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: Self.docsPage)))

@@ -15,7 +15,7 @@ final class Revocations: ChangeFollower {
     let topic = "revoked"
 
     private let database: any Database
-    private let clock: Clock
+    private let clock: WallClock
     /// How long an ended session is remembered: past the expiry of any access token issued before
     /// it ended (`ACCESS_TTL`), with a minute to spare for clocks that differ between instances.
     let retention: TimeInterval
@@ -28,7 +28,7 @@ final class Revocations: ChangeFollower {
         var nextPrune = Date.distantPast
     }
 
-    init(database: any Database, accessTTL: TimeInterval, clock: Clock) {
+    init(database: any Database, accessTTL: TimeInterval, clock: WallClock) {
         self.database = database
         self.clock = clock
         self.retention = accessTTL + 60

@@ -20,7 +20,7 @@ struct RevokedCount: ResponseEncodable {
 extension SessionService {
     func addRoutes(to routes: RouteTable) {
         routes.open(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/token/refresh", "Rotate a refresh token", tag: "Tokens",
                 description:
                     "Refresh tokens are single-use. The same token again within TESSERA_REFRESH_REUSE_GRACE returns the session's live pair; after it, the whole session ends (401 token_reused).",
@@ -30,7 +30,7 @@ extension SessionService {
             return try await refresh(try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh, client: context.client(request))
         }
         routes.open(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/token/verify", "Check an access token", tag: "Tokens",
                 description: "200 {} for a valid access token of a live session, else 401.",
                 request: "VerifyRequest", responses: [(200, "Empty"), (400, "Error"), (401, "Error")])
@@ -40,7 +40,7 @@ extension SessionService {
             return JSON.object([])
         }
         routes.open(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/token/revoke", "End the session of a refresh token", tag: "Tokens",
                 description: "Idempotent: an already ended session answers 204 too.", request: "RefreshRequest",
                 responses: [(204, nil), (400, "Error"), (401, "Error")])
@@ -51,7 +51,7 @@ extension SessionService {
             return HTTPResponse.Status.noContent
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/logout", "End the caller's session", tag: "Tokens",
                 description: "Its access and refresh tokens stop working at once.", responses: [(204, nil), (401, "Error")])
         ) { request, context in
@@ -59,7 +59,7 @@ extension SessionService {
             return HTTPResponse.Status.noContent
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .post, "/api/v1/auth/token/revoke-all", "End every session of the caller", tag: "Tokens",
                 description: "This one too, unless {\"keep_current\": true}.", request: "RevokeAllRequest",
                 responses: [(200, "RevokedCount"), (401, "Error")])
@@ -71,16 +71,16 @@ extension SessionService {
                     of: context.identity.userID, keeping: keep ? context.identity.sessionID : nil, client: context.client(request)))
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .get, "/api/v1/me/sessions", "The caller's live sessions", tag: "Me",
-                parameters: Operation.Parameter.page, responses: [(200, "SessionPage"), (401, "Error")])
+                parameters: APIOperation.Parameter.page, responses: [(200, "SessionPage"), (401, "Error")])
         ) { request, context in
             let page = try PageRequest(request)
             let (total, sessions) = try await live(of: context.identity.userID, page: page)
             return try Page(sessions.map { SessionResponse($0, current: context.identity.sessionID) }, count: total, page: page, request: request)
         }
         routes.signedIn(
-            Operation(
+            APIOperation(
                 .delete, "/api/v1/me/sessions/{id}", "End one of the caller's sessions", tag: "Me",
                 parameters: [.id],
                 responses: [(204, nil), (401, "Error"), (404, "Error")])
@@ -93,8 +93,8 @@ extension SessionService {
     }
 }
 
-extension Operation.Parameter {
-    static let page: [Operation.Parameter] = [
+extension APIOperation.Parameter {
+    static let page: [APIOperation.Parameter] = [
         .init(name: "page", location: "query", schema: ["type": "integer", "minimum": 1], description: "Page number, from 1"),
         .init(
             name: "page_size", location: "query", schema: ["type": "integer", "minimum": 1, "maximum": 100],

@@ -12,7 +12,7 @@ public struct SessionService: Sendable {
     let tokens: TokenService
     let audit: AuditLog
     let settings: Settings
-    let clock: Clock
+    let clock: WallClock
     let logger: Logger
 
     /// What a successful login or refresh returns (SPEC §4).
@@ -100,7 +100,7 @@ public struct SessionService: Sendable {
             throw APIError.tokenNotValid("Session has ended.")
         case .reused:
             logger.warning("refresh token reuse; session ended", metadata: ["session": "\(sessionID)", "user": "\(userID)"])
-            Metrics.reuseDetected.increment()
+            TesseraMetrics.reuseDetected.increment()
             throw APIError.tokenReused
         case .replayed(let session):
             return try await grant(session)
@@ -112,7 +112,7 @@ public struct SessionService: Sendable {
         guard let user = try await users.current(session.userID, in: database), user.user.status == .active else {
             throw APIError.tokenNotValid("Session has ended.")
         }
-        Metrics.refreshes.increment()
+        TesseraMetrics.refreshes.increment()
         return try await grant(user.user, roles: user.roles, session: session)
     }
 

@@ -7,7 +7,7 @@ import JWTKit
 public struct TokenService: Sendable {
     let keys: SigningKeys
     let settings: Settings
-    let clock: Clock
+    let clock: WallClock
 
     /// What a login or refresh hands out.
     struct Pair: Sendable {

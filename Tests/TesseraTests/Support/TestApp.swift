@@ -58,7 +58,7 @@ extension TestDatabase {
 final class TestClock: Sendable {
     private let current = Mutex(Date())
 
-    var clock: Clock { Clock { self.current.withLock { $0 } } }
+    var clock: WallClock { WallClock { self.current.withLock { $0 } } }
 
     func advance(by seconds: TimeInterval) {
         current.withLock { $0 = $0.addingTimeInterval(seconds) }
@@ -67,7 +67,7 @@ final class TestClock: Sendable {
 
 /// One Tessera per test, built from in-test settings on the chosen database.
 struct TestApp {
-    let tessera: Tessera
+    let tessera: TesseraServer
     let clock: TestClock
 
     /// `url` shares a database with another instance; by default each app gets a fresh one.
@@ -84,7 +84,7 @@ struct TestApp {
         let clock = TestClock()
         var logger = Logger(label: "tessera-test")
         logger.logLevel = .error
-        let tessera = try await Tessera.make(settings: try Settings(values), clock: clock.clock, logger: logger)
+        let tessera = try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, logger: logger)
         return TestApp(tessera: tessera, clock: clock)
     }
 

@@ -4,10 +4,10 @@ import Logging
 
 /// The server's parts, wired once from settings. `application()` serves them; tests build one per
 /// test from in-test settings and reach the parts directly when they need to look underneath.
-public struct Tessera: Sendable {
+public struct TesseraServer: Sendable {
     public let settings: Settings
     public let database: any Database
-    public let clock: Clock
+    public let clock: WallClock
     public let logger: Logger
     public let keys: SigningKeys
     let sessions: SessionService
@@ -22,7 +22,7 @@ public struct Tessera: Sendable {
     let housekeeping: Housekeeping
     let readiness: Readiness
 
-    public static func make(settings: Settings, clock: Clock = .system, logger: Logger) async throws -> Tessera {
+    public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
         let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
         let readiness = Readiness()
         let keys = SigningKeys(settings: settings, database: database, readiness: readiness)
@@ -60,7 +60,7 @@ public struct Tessera: Sendable {
         let housekeeping = Housekeeping(
             database: database, sessions: sessionStore, tokens: recovery.tokens, limiter: limiter, lockout: accounts.lockout, outbox: mail.outbox,
             settings: settings, readiness: readiness, clock: clock, logger: logger)
-        return Tessera(
+        return TesseraServer(
             settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts,
             recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox,
             revocations: revocations, housekeeping: housekeeping, readiness: readiness)
@@ -102,7 +102,7 @@ public struct Tessera: Sendable {
     public func application() -> some ApplicationProtocol {
         // swift-metrics takes its backend once per process: before the first request's counters
         // exist, or they would count into nothing.
-        _ = Metrics.registry
+        _ = TesseraMetrics.registry
         let (router, _) = self.router()
         var app = Application(
             router: router,
@@ -119,5 +119,5 @@ public struct Tessera: Sendable {
     }
 
     /// The registered operations, as `/openapi.json` lists them.
-    public var operations: [Operation] { router().1.operations }
+    public var operations: [APIOperation] { router().1.operations }
 }

@@ -5,7 +5,7 @@ import Prometheus
 /// Prometheus metrics for `/metrics`: Hummingbird's request counters and latency histogram
 /// (by route and status) plus Tessera's own counters. swift-metrics is bootstrapped once per
 /// process, before the first counter is made.
-enum Metrics {
+enum TesseraMetrics {
     static let registry: PrometheusCollectorRegistry = {
         let registry = PrometheusCollectorRegistry()
         var factory = PrometheusMetricsFactory(registry: registry)

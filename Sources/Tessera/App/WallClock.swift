@@ -1,12 +1,12 @@
 import Foundation
 
 /// Where "now" comes from; tests inject their own to step through expiry and grace windows.
-public struct Clock: Sendable {
+public struct WallClock: Sendable {
     public let now: @Sendable () -> Date
 
     public init(now: @escaping @Sendable () -> Date) {
         self.now = now
     }
 
-    public static let system = Clock { Date() }
+    public static let system = WallClock { Date() }
 }
