@@ -151,6 +151,23 @@ struct SettingsTests {
 
     // MARK: - The built binary
 
+    @Test("one table: every setting has its flag, its line in --help and its row in the README, and nothing else does")
+    func oneTable() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
+        for setting in Settings.table {
+            #expect(readme.contains(setting.readmeRow + "\n"), "the README lacks, or differs from: \(setting.readmeRow)")
+            let options = try SettingsOptions.parse([setting.flag, "x"])
+            #expect(try options.flags() == [setting.name: "x"], "\(setting.flag)")
+            #expect(try SettingsOptions.parse(["\(setting.flag)=y"]).flags() == [setting.name: "y"], "\(setting.flag)=")
+            #expect(Setting.help.contains("\(setting.flag) / TESSERA_\(setting.name) "), "--help lacks \(setting.name)")
+        }
+        let rows = readme.split(separator: "\n").filter { $0.range(of: #"^\| `[A-Z_]+` \|"#, options: .regularExpression) != nil }
+        #expect(rows.count == Settings.table.count, "README rows: \(rows.count), settings: \(Settings.table.count)")
+        #expect(throws: (any Error).self) { try SettingsOptions.parse(["--no-such-setting", "1"]).flags() }
+        #expect(throws: (any Error).self) { try SettingsOptions.parse(["--port"]).flags() }
+    }
+
     private static let binary = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent(".build/debug/tessera").path

@@ -3,43 +3,32 @@ import Foundation
 import Hummingbird
 import Logging
 
-/// The settings as flags: `--database-url` for `TESSERA_DATABASE_URL`, and so on; a flag wins.
+/// The settings as flags: `--database-url` for `TESSERA_DATABASE_URL`, and so on for every entry of
+/// `Settings.table`; a flag wins. They are read here rather than declared one by one, so a new
+/// setting is a new table row and nothing else.
 public struct SettingsOptions: ParsableArguments {
     public init() {}
 
-    @Option(help: "TESSERA_DATABASE_URL: sqlite:PATH, sqlite::memory: or postgres://user:pass@host:port/db") var databaseUrl: String?
-    @Option(help: "TESSERA_HOST") var host: String?
-    @Option(help: "TESSERA_PORT") var port: String?
-    @Option(help: "TESSERA_ISSUER") var issuer: String?
-    @Option(help: "TESSERA_AUDIENCE") var audience: String?
-    @Option(help: "TESSERA_JWT_ALG: ES256, EdDSA or HS256") var jwtAlg: String?
-    @Option(help: "TESSERA_JWT_SECRET (HS256 only)") var jwtSecret: String?
-    @Option(help: "TESSERA_ACCESS_TTL") var accessTtl: String?
-    @Option(help: "TESSERA_REFRESH_TTL") var refreshTtl: String?
-    @Option(help: "TESSERA_SESSION_TTL") var sessionTtl: String?
-    @Option(help: "TESSERA_REFRESH_REUSE_GRACE") var refreshReuseGrace: String?
-    @Option(help: "TESSERA_DEFAULT_PHONE_REGION") var defaultPhoneRegion: String?
-    @Option(help: "TESSERA_REGISTRATION: open or approval") var registration: String?
-    @Option(help: "TESSERA_LOG_FORMAT: text or json") var logFormat: String?
-    @Option(help: "TESSERA_LOG_LEVEL") var logLevel: String?
-    @Option(help: "TESSERA_CORS_ORIGINS: comma-separated origins allowed to call from a browser") var corsOrigins: String?
-    @Option(help: "TESSERA_RATE_LIMITS: on or off") var rateLimits: String?
+    @Argument(parsing: .allUnrecognized, help: .hidden) var settingFlags: [String] = []
 
-    var flags: [String: String] {
-        let pairs: [(String, String?)] = [
-            ("DATABASE_URL", databaseUrl), ("HOST", host), ("PORT", port), ("ISSUER", issuer), ("AUDIENCE", audience),
-            ("JWT_ALG", jwtAlg), ("JWT_SECRET", jwtSecret), ("ACCESS_TTL", accessTtl), ("REFRESH_TTL", refreshTtl),
-            ("SESSION_TTL", sessionTtl), ("REFRESH_REUSE_GRACE", refreshReuseGrace), ("DEFAULT_PHONE_REGION", defaultPhoneRegion),
-            ("REGISTRATION", registration), ("LOG_FORMAT", logFormat), ("LOG_LEVEL", logLevel), ("CORS_ORIGINS", corsOrigins),
-            ("RATE_LIMITS", rateLimits),
-        ]
-        return Dictionary(uniqueKeysWithValues: pairs.compactMap { name, value in value.map { (name, $0) } })
+    /// The flags given, by setting name: `--port 9000` and `--port=9000` both set `PORT`.
+    func flags() throws -> [String: String] {
+        let byFlag = Dictionary(uniqueKeysWithValues: Settings.table.map { ($0.flag, $0.name) })
+        var flags: [String: String] = [:]
+        var rest = settingFlags[...]
+        while let token = rest.popFirst() {
+            let (flag, inline) = token.split(separator: "=", maxSplits: 1).map(String.init).splitFirst
+            guard let name = byFlag[flag] else { throw ValidationError("Unknown option '\(flag)'. See --help for the settings.") }
+            guard let value = inline ?? rest.popFirst() else { throw ValidationError("Missing value for '\(flag)'.") }
+            flags[name] = value
+        }
+        return flags
     }
 
     /// Reads and checks the settings; a bad one ends the process with one line naming it.
     func load() throws -> (Settings, Logger) {
         do {
-            let settings = try Settings.fromEnvironment(flags: flags)
+            let settings = try Settings.fromEnvironment(flags: try flags())
             LoggingSystem.bootstrap { label in
                 var handler: any LogHandler =
                     settings.logFormat == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
@@ -47,7 +36,7 @@ public struct SettingsOptions: ParsableArguments {
                 return handler
             }
             return (settings, Logger(label: "tessera"))
-        } catch {
+        } catch let error as SettingsError {
             FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
             throw ExitCode(2)
         }
@@ -56,7 +45,7 @@ public struct SettingsOptions: ParsableArguments {
 
 public struct Serve: AsyncParsableCommand {
     public init() {}
-    public static let configuration = CommandConfiguration(abstract: "Serve the API (migrates first).")
+    public static let configuration = CommandConfiguration(abstract: "Serve the API (migrates first).", discussion: Setting.help)
     @OptionGroup var options: SettingsOptions
 
     public func run() async throws {
@@ -72,7 +61,7 @@ public struct Serve: AsyncParsableCommand {
 
 public struct Migrate: AsyncParsableCommand {
     public init() {}
-    public static let configuration = CommandConfiguration(abstract: "Apply database migrations and exit.")
+    public static let configuration = CommandConfiguration(abstract: "Apply database migrations and exit.", discussion: Setting.help)
     @OptionGroup var options: SettingsOptions
 
     public func run() async throws {
@@ -86,7 +75,8 @@ public struct Migrate: AsyncParsableCommand {
 public struct CreateUser: AsyncParsableCommand {
     public init() {}
     public static let configuration = CommandConfiguration(
-        commandName: "create-user", abstract: "Create an active user, e.g. the first admin: --email a@b.c --password … --roles admin")
+        commandName: "create-user", abstract: "Create an active user, e.g. the first admin: --email a@b.c --password … --roles admin",
+        discussion: Setting.help)
     @OptionGroup var options: SettingsOptions
     @Option var email: String?
     @Option var phone: String?
@@ -127,7 +117,7 @@ public struct Keys: AsyncParsableCommand {
 
     public struct Rotate: AsyncParsableCommand {
         public static let configuration = CommandConfiguration(
-            abstract: "Add a new signing key; tokens signed by the previous key stay valid until they expire.")
+            abstract: "Add a new signing key; tokens signed by the previous key stay valid until they expire.", discussion: Setting.help)
 
         public init() {}
         @OptionGroup var options: SettingsOptions
@@ -142,4 +132,9 @@ public struct Keys: AsyncParsableCommand {
             print("new signing key: \(kid)")
         }
     }
+}
+
+extension Array where Element == String {
+    /// `["--port", "9000"]` → `("--port", "9000")`; `["--port"]` → `("--port", nil)`.
+    fileprivate var splitFirst: (String, String?) { (first ?? "", count > 1 ? self[1] : nil) }
 }

@@ -52,43 +52,53 @@ public struct Settings: Sendable {
     public var mailRateLimit: RateLimit?
     public var throttle: RateLimit?
 
-    /// The settings' names without the `TESSERA_` prefix, with their defaults; the README's table.
-    public static let defaults: KeyValuePairs<String, String> = [
-        "DATABASE_URL": "sqlite:tessera.sqlite",
-        "DATABASE_TIMEOUT": "5s",
-        "HOST": "127.0.0.1",
-        "PORT": "8080",
-        "ISSUER": "tessera",
-        "AUDIENCE": "tessera",
-        "JWT_ALG": "ES256",
-        "JWT_SECRET": "",
-        "ACCESS_TTL": "15m",
-        "REFRESH_TTL": "7d",
-        "SESSION_TTL": "30d",
-        "REFRESH_REUSE_GRACE": "10s",
-        "DEFAULT_PHONE_REGION": "RU",
-        "REGISTRATION": "open",
-        "LOG_FORMAT": "text",
-        "LOG_LEVEL": "info",
-        "CORS_ORIGINS": "",
-        "RATE_LIMITS": "on",
-        "PUBLIC_URL": "",
-        "SMTP_URL": "",
-        "MAIL_FROM": "no-reply@localhost",
-        "TRUSTED_PROXIES": "",
-        "VERIFY_TTL": "2d",
-        "RESET_TTL": "1h",
-        "LOCKOUT_FAILURES": "5",
-        "LOCKOUT_WAIT": "1m",
-        "LOCKOUT_MAX_WAIT": "15m",
-        "LOCKOUT_RESET": "12h",
-        "RATE_LIMIT_TOKEN": "30/1m",
-        "RATE_LIMIT_TOKEN_LOGIN": "10/1m",
-        "RATE_LIMIT_REGISTER": "10/1m",
-        "RATE_LIMIT_RESET": "5/1m",
-        "RATE_LIMIT_MAIL": "5/1h",
-        "THROTTLE": "off",
+    /// Every setting, once: its name (without `TESSERA_`; the flag is the same in kebab case), its
+    /// default and what it means. The flags, `--help` and the README's table come from here (a test
+    /// holds the README to it).
+    public static let table: [Setting] = [
+        Setting(
+            "DATABASE_URL", "sqlite:tessera.sqlite",
+            "`sqlite:PATH`, `sqlite::memory:` or `postgres://user:pass@host:port/db` (`?sslmode=require` for TLS)"),
+        Setting("DATABASE_TIMEOUT", "5s", "longest wait for a PostgreSQL connection; then the request is answered 503 `database_unavailable`"),
+        Setting("HOST", "127.0.0.1", "address to listen on"),
+        Setting("PORT", "8080", "port to listen on"),
+        Setting("ISSUER", "tessera", "`iss` of issued tokens; others are refused"),
+        Setting("AUDIENCE", "tessera", "`aud` of issued tokens; others are refused"),
+        Setting("JWT_ALG", "ES256", "`ES256`, `EdDSA`, or `HS256` (then `JWT_SECRET` is required)"),
+        Setting("JWT_SECRET", "", "HS256 key, at least 32 bytes"),
+        Setting("ACCESS_TTL", "15m", "access token lifetime"),
+        Setting("REFRESH_TTL", "7d", "refresh token lifetime, from its rotation"),
+        Setting("SESSION_TTL", "30d", "absolute session lifetime; no token outlives it"),
+        Setting("REFRESH_REUSE_GRACE", "10s", "how long a just-rotated refresh token still returns the session's live pair"),
+        Setting("DEFAULT_PHONE_REGION", "RU", "how national phone numbers are read: RU KZ BY UA UZ KG AM GE AZ US CA GB FR TR IN"),
+        Setting("REGISTRATION", "open", "`open`, or `approval` (sign-ups start `pending` and get no tokens)"),
+        Setting("LOG_FORMAT", "text", "`text` or `json` (one object per line on stderr)"),
+        Setting("LOG_LEVEL", "info", "`trace` … `critical`; requests are logged at `debug`"),
+        Setting("CORS_ORIGINS", "", "comma-separated origins (`https://app.example.com`, or `*`) whose browser apps may call the API"),
+        Setting("RATE_LIMITS", "on", "`off` disables every rate limit and lockout (for load tests)"),
+        Setting("RATE_LIMIT_TOKEN", "30/1m", "sign-ins per client address per window (`off` to disable)"),
+        Setting("RATE_LIMIT_TOKEN_LOGIN", "10/1m", "sign-ins per login name per window"),
+        Setting("RATE_LIMIT_REGISTER", "10/1m", "registrations per client address per window"),
+        Setting("RATE_LIMIT_RESET", "5/1m", "password-reset requests per address and per login per window"),
+        Setting("RATE_LIMIT_MAIL", "5/1h", "mail a signed-in caller triggers (verification requests, e-mail changes) per account and per recipient"),
+        Setting("THROTTLE", "off", "general limit on every `/api/` request per client address, e.g. `600/1m`"),
+        Setting("LOCKOUT_FAILURES", "5", "failed sign-ins that lock an account"),
+        Setting("LOCKOUT_WAIT", "1m", "first lock; each further run of failures adds as much again"),
+        Setting("LOCKOUT_MAX_WAIT", "15m", "longest lock"),
+        Setting("LOCKOUT_RESET", "12h", "failures older than this are forgotten"),
+        Setting("TRUSTED_PROXIES", "", "addresses or CIDR ranges whose `X-Forwarded-For` is believed (e.g. `127.0.0.1,10.0.0.0/8`)"),
+        Setting("PUBLIC_URL", "", shown: "`http://HOST:PORT`", "where links in mail start (`https://auth.example.com`)"),
+        Setting(
+            "SMTP_URL", "",
+            "`smtp://user:pass@host:port` (STARTTLS required, or to a loopback host used when offered; `?starttls=require` or `?starttls=never`), `smtps://…` for implicit TLS; without it mail goes to the log"
+        ),
+        Setting("MAIL_FROM", "no-reply@localhost", "sender of Tessera's mail, `addr` or `Name <addr>`"),
+        Setting("VERIFY_TTL", "2d", "lifetime of an e-mail verification link"),
+        Setting("RESET_TTL", "1h", "lifetime of a password-reset link"),
     ]
+
+    /// The default of each setting, by name.
+    static let defaults: [String: String] = Dictionary(uniqueKeysWithValues: table.map { ($0.name, $0.defaultValue) })
 
     /// Reads settings from `values` keyed by name without the prefix; missing names take their defaults.
     public init(_ values: [String: String]) throws(SettingsError) {
@@ -176,6 +186,34 @@ public struct Settings: Sendable {
     }
 }
 
+/// One setting of `Settings.table`.
+public struct Setting: Sendable {
+    public let name: String
+    public let defaultValue: String
+    /// The default as the README shows it, when the value alone does not say it.
+    let shown: String?
+    public let meaning: String
+
+    init(_ name: String, _ defaultValue: String, shown: String? = nil, _ meaning: String) {
+        (self.name, self.defaultValue, self.shown, self.meaning) = (name, defaultValue, shown, meaning)
+    }
+
+    /// `--database-url`.
+    public var flag: String { "--" + name.lowercased().replacingOccurrences(of: "_", with: "-") }
+
+    /// The setting's row of the README's configuration table.
+    public var readmeRow: String { "| `\(name)` | \(shown ?? (defaultValue.isEmpty ? "—" : "`\(defaultValue)`")) | \(meaning) |" }
+
+    /// Every setting as `--help` lists it.
+    static var help: String {
+        "Settings (environment TESSERA_NAME, or the flag; a flag wins):\n"
+            + Settings.table.map {
+                "  \($0.flag) / TESSERA_\($0.name) (default: \($0.shown ?? ($0.defaultValue.isEmpty ? "none" : $0.defaultValue)))\n      \($0.meaning)"
+            }
+            .joined(separator: "\n")
+    }
+}
+
 /// Keycloak-style brute-force protection: after `failures` failed logins the account waits `wait`,
 /// then `wait` more for each further run of `failures`, up to `maximumWait`; counts reset after
 /// `resetAfter` without a failure.
@@ -217,8 +255,7 @@ private struct SettingsReader {
     let values: [String: String]
 
     func read<T>(_ name: String, expected: String, _ parse: (String) -> T?) throws(SettingsError) -> T {
-        let defaults = Dictionary(uniqueKeysWithValues: Settings.defaults.map { ($0.key, $0.value) })
-        let raw = values[name] ?? defaults[name] ?? ""
+        let raw = values[name] ?? Settings.defaults[name] ?? ""
         guard let value = parse(raw.trimmingCharacters(in: .whitespaces)) else {
             // Secrets are never echoed; a URL's password is masked.
             let shown = name == "JWT_SECRET" ? "" : ", got '\(maskingPassword(raw))'"
