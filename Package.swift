@@ -33,10 +33,21 @@ let package = Package(
             pkgConfig: "libargon2",
             providers: [.apt(["libargon2-dev"])]
         ),
+        // A generic SMTP client over SwiftNIO (STARTTLS, AUTH, MIME), with nothing of Tessera in it.
+        .target(
+            name: "TesseraSMTP",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOExtras", package: "swift-nio-extras"),
+            ]
+        ),
         .target(
             name: "Tessera",
             dependencies: [
                 "CArgon2",
+                "TesseraSMTP",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
@@ -68,6 +79,7 @@ let package = Package(
             name: "TesseraTests",
             dependencies: [
                 "Tessera",
+                "TesseraSMTP",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

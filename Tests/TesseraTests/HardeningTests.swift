@@ -5,6 +5,7 @@ import SQLKit
 import Testing
 
 @testable import Tessera
+@testable import TesseraSMTP
 
 /// Hostile input: numbers out of range, NUL characters and oversized strings get a 400 or 404 with
 /// SPEC's error body, never a crash, a 500 or a row keyed by them (SPEC §8).

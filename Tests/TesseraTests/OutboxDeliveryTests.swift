@@ -9,6 +9,7 @@ import Synchronization
 import Testing
 
 @testable import Tessera
+@testable import TesseraSMTP
 
 /// The outbox end to end (SPEC §5): mail queued by the account flows reaches a real SMTP server
 /// (Tests/smtp_sink.py through `SMTPSink`), survives the server being down and the app restarting,
@@ -386,6 +387,8 @@ private struct SharedDatabase {
     func app(_ settings: [String: String], logger: Logger? = nil) async throws -> TestApp {
         var values = settings
         values["DATABASE_URL"] = url
+        // Several instances on one database, on a loaded machine: waits for a writer may be long.
+        values["DATABASE_TIMEOUT"] = values["DATABASE_TIMEOUT"] ?? "60s"
         values["RATE_LIMITS"] = values["RATE_LIMITS"] ?? "off"
         let logger =
             logger

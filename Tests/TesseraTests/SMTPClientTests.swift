@@ -6,6 +6,7 @@ import Synchronization
 import Testing
 
 @testable import Tessera
+@testable import TesseraSMTP
 
 /// End-to-end tests against a real SMTP server (Tests/smtp_sink.py, aiosmtpd) on loopback, plus
 /// a scripted NIO server for misbehaviour aiosmtpd cannot produce.

@@ -8,12 +8,9 @@ struct AccessStore: Sendable {
 
     /// A page of `table` (resources, actions or roles), by code name, and how many there are.
     func entries(_ table: String, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [RBACEntry]) {
-        let total =
-            try await db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n").from(table)
-            .first(decodingColumn: "n", as: Int.self) ?? 0
-        let rows = try await db.select().columns(RBACEntry.columns.map { SQLColumn($0) }).from(table)
-            .orderBy("code_name").limit(page.size).offset(page.offset).all()
-        return (total, try rows.map(RBACEntry.init(row:)))
+        try await db.page(
+            page, columns: RBACEntry.columns.map { SQLColumn($0) }, orderBy: [("code_name", .ascending)], { $0.from(table) },
+            as: RBACEntry.init(row:))
     }
 
     func entry(_ table: String, _ id: UUID, _ db: any SQLDatabase) async throws -> RBACEntry? {

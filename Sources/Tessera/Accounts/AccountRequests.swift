@@ -84,19 +84,6 @@ struct PasswordChange: Decodable, Sendable {
     var new_password: String
 }
 
-/// Collects field errors so one response names every problem at once.
-struct FieldErrors {
-    private(set) var fields: [String: [String]] = [:]
-
-    mutating func add(_ field: String, _ message: String) {
-        fields[field, default: []].append(message)
-    }
-
-    func throwIfAny() throws(APIError) {
-        if !fields.isEmpty { throw APIError.validation(fields) }
-    }
-}
-
 /// The checks and normal forms of the identifiers and names an account carries.
 struct AccountFields {
     let region: PhoneRegion

@@ -87,12 +87,8 @@ struct UserStore: Sendable {
             }
             return query
         }
-        let total =
-            try await filtered(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
-            .first(decodingColumn: "n", as: Int.self) ?? 0
-        let rows = try await filtered(db.select().columns(Self.withRolesColumns))
-            .orderBy("date_joined", .descending).orderBy("id").limit(page.size).offset(page.offset).all()
-        return (total, try rows.map(UserResponse.init(row:)))
+        return try await db.page(
+            page, columns: Self.withRolesColumns, orderBy: [("date_joined", .descending), ("id", .ascending)], filtered, as: UserResponse.init(row:))
     }
 
     func find(_ id: UUID, _ db: any SQLDatabase) async throws -> User? {

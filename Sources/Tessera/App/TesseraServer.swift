@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import TesseraSMTP
 
 /// The server's parts, wired once from settings. `application()` serves them; tests build one per
 /// test from in-test settings and reach the parts directly when they need to look underneath.

@@ -88,11 +88,7 @@ struct AuditLog: Sendable {
                 if let userID { query = query.where("user_id", .equal, SQLBind(userID)) }
                 return query
             }
-            let total =
-                try await filtered(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
-                .first(decodingColumn: "n", as: Int.self) ?? 0
-            let rows = try await filtered(db.select().column(SQLLiteral.all)).orderBy("at", .descending).limit(page.size).offset(page.offset).all()
-            return (total, try rows.map(Entry.init(row:)))
+            return try await db.page(page, columns: [SQLLiteral.all], orderBy: [("at", .descending)], filtered, as: Entry.init(row:))
         }
     }
 }

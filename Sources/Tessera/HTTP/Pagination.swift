@@ -77,3 +77,12 @@ struct Page<Item: Encodable & Sendable>: Encodable, Sendable, ResponseEncodable 
         case count, next, previous, results
     }
 }
+
+extension APIOperation.Parameter {
+    static let page: [APIOperation.Parameter] = [
+        .init(name: "page", location: "query", schema: ["type": "integer", "minimum": 1], description: "Page number, from 1"),
+        .init(
+            name: "page_size", location: "query", schema: ["type": "integer", "minimum": 1, "maximum": 100],
+            description: "Items per page (default 20, at most 100)"),
+    ]
+}

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import SQLKit
 import ServiceLifecycle
+import TesseraSMTP
 
 /// Where a message leaves Tessera: SMTP when configured, otherwise the log.
 protocol MailTransport: Sendable {

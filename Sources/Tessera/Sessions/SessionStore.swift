@@ -45,11 +45,8 @@ struct SessionStore: Sendable {
             query.from("sessions").where("user_id", .equal, SQLBind(userID)).where("revoked_at", .is, SQLLiteral.null)
                 .where("expires_at", .greaterThan, SQLBind(now))
         }
-        let total =
-            try await live(db.select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n")).first(decodingColumn: "n", as: Int.self) ?? 0
-        let rows = try await live(db.select().columns(SessionRecord.columns.map { SQLColumn($0) }))
-            .orderBy("created_at", .descending).limit(page.size).offset(page.offset).all()
-        return (total, try rows.map(SessionRecord.init(row:)))
+        return try await db.page(
+            page, columns: SessionRecord.columns.map { SQLColumn($0) }, orderBy: [("created_at", .descending)], live, as: SessionRecord.init(row:))
     }
 
     /// Ends one session of `userID`; returns whether a live one was ended.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import TesseraSMTP
 
 /// Everything an operator can set, read once at start from `TESSERA_*` variables and flags and
 /// checked there: a bad value stops start-up with one line naming the variable.
@@ -59,7 +60,10 @@ public struct Settings: Sendable {
         Setting(
             "DATABASE_URL", "sqlite:tessera.sqlite",
             "`sqlite:PATH`, `sqlite::memory:` or `postgres://user:pass@host:port/db` (`?sslmode=require` for TLS)"),
-        Setting("DATABASE_TIMEOUT", "5s", "longest wait for a PostgreSQL connection; then the request is answered 503 `database_unavailable`"),
+        Setting(
+            "DATABASE_TIMEOUT", "5s",
+            "longest wait for a PostgreSQL connection (or for another process's SQLite writer); then the request is answered 503 `database_unavailable`"
+        ),
         Setting("HOST", "127.0.0.1", "address to listen on"),
         Setting("PORT", "8080", "port to listen on"),
         Setting("ISSUER", "tessera", "`iss` of issued tokens; others are refused"),

@@ -19,18 +19,19 @@ final class SQLiteStore: Database {
         self.reader = reader
     }
 
-    static func open(_ url: DatabaseURL, logger: Logger) async throws -> SQLiteStore {
+    /// `busyTimeout` is how long a write waits for another process's writer (`keys rotate`, say).
+    static func open(_ url: DatabaseURL, busyTimeout: TimeInterval, logger: Logger) async throws -> SQLiteStore {
         switch url {
         case .sqliteMemory:
             // An in-memory database lives in one connection, so reads go through the gate too.
             let connection = try await SQLiteConnection.open(storage: .memory, logger: logger)
-            try await configure(connection, wal: false)
+            try await configure(connection, wal: false, busyTimeout: busyTimeout)
             return SQLiteStore(writer: connection, reader: nil)
         case .sqliteFile(let path):
             let writer = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-            try await configure(writer, wal: true)
+            try await configure(writer, wal: true, busyTimeout: busyTimeout)
             let reader = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-            try await configure(reader, wal: true)
+            try await configure(reader, wal: true, busyTimeout: busyTimeout)
             // Every write goes through the writer and its gate; the reader could not write if it tried.
             try await reader.sql().raw("PRAGMA query_only=ON").run()
             return SQLiteStore(writer: writer, reader: reader)
@@ -39,10 +40,10 @@ final class SQLiteStore: Database {
         }
     }
 
-    private static func configure(_ connection: SQLiteConnection, wal: Bool) async throws {
+    private static func configure(_ connection: SQLiteConnection, wal: Bool, busyTimeout: TimeInterval) async throws {
         let db = connection.sql()
         // First, so that switching to WAL waits for another process's writer instead of failing.
-        try await db.raw("PRAGMA busy_timeout=5000").run()
+        try await db.raw("PRAGMA busy_timeout=\(unsafeRaw: String(Int(busyTimeout * 1000)))").run()
         // WAL with synchronous=NORMAL is durable across a process crash; FULL would add an fsync per commit.
         if wal {
             try await db.raw("PRAGMA journal_mode=WAL").run()
@@ -66,8 +67,9 @@ final class SQLiteStore: Database {
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
+        // BEGIN IMMEDIATE is where another process's writer makes us wait: its errors are mapped too.
         try await gate.run {
-            try await self.writer.sql().transaction(begin: "BEGIN IMMEDIATE") { db in try await self.mapErrors { try await body(db) } }
+            try await self.mapErrors { try await self.writer.sql().transaction(begin: "BEGIN IMMEDIATE") { db in try await body(db) } }
         }
     }
 
@@ -95,7 +97,10 @@ final class SQLiteStore: Database {
     private func mapErrors<R>(_ body: () async throws -> R) async throws -> R {
         do {
             return try await body()
-        } catch let error as SQLiteError where [.busy, .locked, .full, .ioError, .cantOpen].contains(error.reason) {
+        } catch let error as SQLiteError
+            where [.busy, .busyTimeout, .busyInRecovery, .busyInSnapshot, .locked, .lockedBySharedCache, .full, .ioError, .cantOpen]
+            .contains(error.reason)
+        {
             throw DatabaseUnavailable(reason: error.message)
         } catch let error as SQLiteError
             where error.reason == .constraint || error.reason == .constraintUniqueFailed
