@@ -62,7 +62,7 @@ public struct Settings: Sendable {
             "`sqlite:PATH`, `sqlite::memory:` or `postgres://user:pass@host:port/db` (`?sslmode=require` for TLS)"),
         Setting(
             "DATABASE_TIMEOUT", "5s",
-            "longest wait for a PostgreSQL connection (or for another process's SQLite writer); then the request is answered 503 `database_unavailable`"
+            "longest wait for a PostgreSQL connection; then the request is answered 503 `database_unavailable`"
         ),
         Setting("HOST", "127.0.0.1", "address to listen on"),
         Setting("PORT", "8080", "port to listen on"),

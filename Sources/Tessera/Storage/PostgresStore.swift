@@ -178,10 +178,10 @@ extension PostgresStore {
 }
 
 /// Opens the database a URL names, SQLite or PostgreSQL; `timeout` bounds a request's wait for a
-/// PostgreSQL connection, or for another process's SQLite writer.
+/// PostgreSQL connection.
 public func openDatabase(_ url: DatabaseURL, timeout: TimeInterval = 5, logger: Logger) async throws -> any Database {
     switch url {
-    case .sqliteFile, .sqliteMemory: try await SQLiteStore.open(url, busyTimeout: timeout, logger: logger)
+    case .sqliteFile, .sqliteMemory: try await SQLiteStore.open(url, busyTimeout: SQLiteStore.busyTimeout, logger: logger)
     case .postgres: PostgresStore(url, connectionWait: .milliseconds(Int64(timeout * 1000)), logger: logger)
     }
 }

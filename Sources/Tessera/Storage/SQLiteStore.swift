@@ -19,7 +19,12 @@ final class SQLiteStore: Database {
         self.reader = reader
     }
 
-    /// `busyTimeout` is how long a write waits for another process's writer (`keys rotate`, say).
+    /// How long a write waits for another process's writer (`keys rotate`, say). SQLite waits on one
+    /// of SQLiteNIO's few threads, which every connection of the process shares, so the wait stays
+    /// short whatever `DATABASE_TIMEOUT` says.
+    static let busyTimeout: TimeInterval = 5
+
+    /// `busyTimeout` is how long a write waits for another process's writer.
     static func open(_ url: DatabaseURL, busyTimeout: TimeInterval, logger: Logger) async throws -> SQLiteStore {
         switch url {
         case .sqliteMemory:
