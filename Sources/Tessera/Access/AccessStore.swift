@@ -45,10 +45,7 @@ struct AccessStore: Sendable {
 
     /// A page of permissions, optionally of one resource and one action, and how many match.
     func permissions(resource: String?, action: String?, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [PermissionEntry]) {
-        var conditions: [any SQLExpression] = [SQLRaw("1 = 1")]
-        if let resource { conditions.append(SQLQueryString("r.code_name = \(bind: resource)")) }
-        if let action { conditions.append(SQLQueryString("a.code_name = \(bind: action)")) }
-        let filter = SQLList(conditions, separator: SQLRaw(" AND "))
+        let filter = Self.permissionFilter(resource: resource, action: action)
         let total =
             try await db.raw(
                 "SELECT COUNT(*) AS n FROM permissions p JOIN resources r ON r.id = p.resource_id JOIN actions a ON a.id = p.action_id WHERE \(filter)"
@@ -59,13 +56,21 @@ struct AccessStore: Sendable {
         return (total, try rows.map(PermissionEntry.init(row:)))
     }
 
+    private static func permissionFilter(resource: String?, action: String?) -> SQLList {
+        var conditions: [any SQLExpression] = [SQLRaw("1 = 1")]
+        if let resource { conditions.append(SQLQueryString("r.code_name = \(bind: resource)")) }
+        if let action { conditions.append(SQLQueryString("a.code_name = \(bind: action)")) }
+        return SQLList(conditions, separator: SQLRaw(" AND "))
+    }
+
     func permission(_ id: UUID, _ db: any SQLDatabase) async throws -> PermissionEntry? {
         try await db.raw("\(unsafeRaw: Self.permissionSelect) WHERE p.id = \(bind: id)").first().map(PermissionEntry.init(row:))
     }
 
     /// Every permission made of the resource (or the action) with this code name.
     func permissions(ofResource resource: String? = nil, ofAction action: String? = nil, _ db: any SQLDatabase) async throws -> [PermissionEntry] {
-        try await permissions(resource: resource, action: action, page: PageRequest(number: 1, size: Int(Int32.max)), db).1
+        let filter = Self.permissionFilter(resource: resource, action: action)
+        return try await db.raw("\(unsafeRaw: Self.permissionSelect) WHERE \(filter)").all().map(PermissionEntry.init(row:))
     }
 
     func permissionExists(resourceID: UUID, actionID: UUID, _ db: any SQLDatabase) async throws -> Bool {
