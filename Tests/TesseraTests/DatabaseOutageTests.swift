@@ -8,7 +8,7 @@ import Testing
 /// SPEC §8: when PostgreSQL goes away under a running server, every request that needs it answers
 /// 503 within seconds instead of hanging, `/health` stays 200, and service resumes by itself once
 /// the database is back. A real cluster of the test's own is stopped and started again.
-@Suite("Database outage", .enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL: run scripts/test"))
+@Suite("Database outage", .throwawayDatabases, .enabled(if: TestDatabase.postgresURL != nil, "needs PostgreSQL: run scripts/test"))
 struct DatabaseOutageTests {
     @Test("PostgreSQL stopped: 503 within seconds, /health stays up; started again: service resumes without a restart")
     func postgresStopsAndComesBack() async throws {

@@ -8,11 +8,11 @@ import Testing
 /// SPEC §1-§3 conventions every endpoint shares: the error body, JSON input handling, 404/405,
 /// trailing slashes, the operational endpoints, and an OpenAPI document provably in sync with the
 /// route table.
-@Suite("HTTP kernel")
+@Suite("HTTP kernel", .throwawayDatabases, .throwawayDatabases)
 struct HTTPKernelTests {
     // MARK: JSON input
 
-    @Test("malformed JSON, non-object bodies and wrong types are 400 validation_error", arguments: TestDatabase.all)
+    @Test("malformed JSON, non-object bodies and wrong types are 400 validation_error", arguments: TestDatabase.once)
     func badJSONBodies(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run { client in
@@ -46,7 +46,7 @@ struct HTTPKernelTests {
         }
     }
 
-    @Test("a body that is not JSON by its content type is 415", arguments: TestDatabase.all)
+    @Test("a body that is not JSON by its content type is 415", arguments: TestDatabase.once)
     func wrongContentType(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run { client in
@@ -62,7 +62,7 @@ struct HTTPKernelTests {
         }
     }
 
-    @Test("a body over 64 KiB is 413 payload_too_large, never 500; 64 KiB itself is read", arguments: TestDatabase.all)
+    @Test("a body over 64 KiB is 413 payload_too_large, never 500; 64 KiB itself is read", arguments: TestDatabase.once)
     func oversizedBodies(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run { client in
@@ -84,7 +84,7 @@ struct HTTPKernelTests {
         }
     }
 
-    @Test("an oversized body over a real socket is 413 too", arguments: TestDatabase.all)
+    @Test("an oversized body over a real socket is 413 too", arguments: TestDatabase.once)
     func oversizedBodyLive(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run(.live) { client in
@@ -95,7 +95,7 @@ struct HTTPKernelTests {
 
     // MARK: Routing
 
-    @Test("unknown routes are 404 not_found; a wrong method on a known path is 405 with Allow", arguments: TestDatabase.all)
+    @Test("unknown routes are 404 not_found; a wrong method on a known path is 405 with Allow", arguments: TestDatabase.once)
     func notFoundAndMethodNotAllowed(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run { client in
@@ -127,7 +127,7 @@ struct HTTPKernelTests {
         }
     }
 
-    @Test("paths answer with a trailing slash too", arguments: TestDatabase.all)
+    @Test("paths answer with a trailing slash too", arguments: TestDatabase.once)
     func trailingSlashes(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run { client in
@@ -176,7 +176,7 @@ struct HTTPKernelTests {
         }
     }
 
-    @Test("/openapi.json is OpenAPI 3.1 and documents every registered operation", arguments: TestDatabase.all)
+    @Test("/openapi.json is OpenAPI 3.1 and documents every registered operation", arguments: TestDatabase.once)
     func openAPIMatchesTheRouteTable(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         let operations = app.tessera.operations
@@ -235,7 +235,7 @@ struct HTTPKernelTests {
         }
     }
 
-    @Test("every documented operation is routed (no 404 or 405), with and without a trailing slash", arguments: TestDatabase.all)
+    @Test("every documented operation is routed (no 404 or 405), with and without a trailing slash", arguments: TestDatabase.once)
     func everyDocumentedOperationIsRouted(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)
         try await app.run { client in

@@ -18,8 +18,8 @@ struct MigrationHistoryTests {
     ]
 
     static func fingerprint(_ migration: Migration) -> String {
-        let text = [SQLEngine.sqlite, .postgres].map { engine in
-            "-- \(engine.rawValue)\n" + migration.sql(ColumnTypes(engine)).joined(separator: "\n;\n")
+        let text = [SQLDialect.sqlite, .postgres].map { dialect in
+            "-- \(dialect.rawValue)\n" + migration.sql(ColumnTypes(dialect)).joined(separator: "\n;\n")
         }.joined(separator: "\n")
         return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }

@@ -14,7 +14,7 @@ import Testing
 /// The outbox end to end (SPEC §5): mail queued by the account flows reaches a real SMTP server
 /// (Tests/smtp_sink.py through `SMTPSink`), survives the server being down and the app restarting,
 /// and is retried with back-off until it is sent or given up.
-@Suite("Outbox delivery", .serialized)
+@Suite("Outbox delivery", .throwawayDatabases, .serialized)
 struct OutboxDeliveryTests {
     static let from = "Tessera <no-reply@example.com>"
     static let publicURL = "https://auth.example.com"
@@ -216,7 +216,6 @@ struct OutboxDeliveryTests {
     @Test("a mail queued before a restart is delivered once by the next instance's worker", arguments: TestDatabase.all)
     func queuedMailSurvivesRestart(_ database: TestDatabase) async throws {
         let shared = try await SharedDatabase.make(database)
-        defer { shared.remove() }
 
         // Instance A: SMTP is down; the reset mail is queued and tried once, then A stops.
         let downPort = try unusedLoopbackPort()
@@ -341,7 +340,6 @@ struct OutboxDeliveryTests {
     @Test("without SMTP_URL mail goes to the log and is marked sent", arguments: TestDatabase.all)
     func logSink(_ database: TestDatabase) async throws {
         let shared = try await SharedDatabase.make(database)
-        defer { shared.remove() }
         let recorder = LogRecorder()
         let app = try await shared.app(["PUBLIC_URL": Self.publicURL], logger: recorder.logger())
         try await app.run { client in
@@ -368,20 +366,13 @@ struct OutboxDeliveryTests {
 // MARK: - Helpers
 
 /// One database that outlives an app: two Tessera instances built on it in turn are a restart.
-/// SQLite is a temporary file (an in-memory database dies with its app); both share one clock.
+/// Both share one clock.
 private struct SharedDatabase {
     let url: String
-    let file: String?
     let clock = TestClock()
 
     static func make(_ database: TestDatabase) async throws -> SharedDatabase {
-        switch database {
-        case .sqlite:
-            let path = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-outbox-\(UUID().uuidString).sqlite").path
-            return SharedDatabase(url: "sqlite:\(path)", file: path)
-        case .postgres:
-            return SharedDatabase(url: try await database.freshURL(), file: nil)
-        }
+        SharedDatabase(url: try await database.freshURL())
     }
 
     func app(_ settings: [String: String], logger: Logger? = nil) async throws -> TestApp {
@@ -399,11 +390,6 @@ private struct SharedDatabase {
             }()
         let tessera = try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, logger: logger)
         return TestApp(tessera: tessera, clock: clock)
-    }
-
-    func remove() {
-        guard let file else { return }
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: file + suffix) }
     }
 }
 
@@ -533,7 +519,7 @@ private struct RecordingLogHandler: LogHandler {
     }
 }
 
-@Suite("Outbox failure classes")
+@Suite("Outbox failure classes", .throwawayDatabases, .throwawayDatabases)
 struct OutboxFailureClassTests {
     @Test("a refused recipient is final; refused credentials and network errors are retried")
     func permanence() {

@@ -10,7 +10,7 @@ import Testing
 /// (CPU-only), yet a revoked session is refused on the next request — on this instance as the
 /// revoking response returns, on every other PostgreSQL instance as soon as the NOTIFY arrives,
 /// and through the database whenever the list cannot answer.
-@Suite("Revocation list")
+@Suite("Revocation list", .throwawayDatabases, .throwawayDatabases)
 struct RevocationTests {
     @Test("a revocation is in the list as its response returns; a live session is not", arguments: TestDatabase.all)
     func revokedOnThisInstance(_ database: TestDatabase) async throws {
@@ -58,8 +58,7 @@ struct RevocationTests {
 
     @Test("an instance started later loads the sessions ended before it", arguments: TestDatabase.all)
     func loadedAtStart(_ database: TestDatabase) async throws {
-        let url = try await database.freshURL(sharable: true)
-        defer { TestDatabase.remove(url) }
+        let url = try await database.freshURL()
         let first = try await TestApp.make(database, url: url)
         let token = try await first.run { client in
             let token = try await client.signUp("lou@example.com").access
@@ -77,8 +76,7 @@ struct RevocationTests {
 
     @Test("while the list cannot answer, the database does", arguments: TestDatabase.all)
     func fallsBackToTheDatabase(_ database: TestDatabase) async throws {
-        let url = try await database.freshURL(sharable: true)
-        defer { TestDatabase.remove(url) }
+        let url = try await database.freshURL()
         let first = try await TestApp.make(database, url: url)
         let (ended, live) = try await first.run { client in
             let ended = try await client.signUp("fay@example.com").access

@@ -8,7 +8,7 @@ import Testing
 
 /// SPEC §5: Tessera guards its own endpoints with its own RBAC. These tests walk the route table
 /// itself, so a route added later is covered without anyone remembering to add it here.
-@Suite("AccessControl route guards")
+@Suite("AccessControl route guards", .throwawayDatabases, .throwawayDatabases)
 struct AccessControlRouteGuardTests {
     /// Paths under /api/v1 that act on the caller only (or sign in) and so need no RBAC permission.
     /// Anything else under /api/v1 must declare `.requiring(resource, action)`.

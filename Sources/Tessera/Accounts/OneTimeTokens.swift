@@ -5,7 +5,7 @@ import SQLKit
 /// Single-use, expiring tokens for e-mail verification and password reset. Only their SHA-256
 /// is stored, so a database dump hands out no working link.
 struct OneTimeTokens: Sendable {
-    let engine: SQLEngine
+    let dialect: SQLDialect
 
     enum Purpose: String, Sendable {
         case verifyEmail = "verify_email"
@@ -45,9 +45,10 @@ struct OneTimeTokens: Sendable {
     func consume(_ token: String, _ purpose: Purpose, at now: Date, _ db: any SQLDatabase) async throws -> (userID: UUID, email: String?) {
         let invalid = APIError.validation(["token": ["This link is invalid or has expired."]])
         guard token.utf8.count <= 256,
-            let row = try await db.select().columns("user_id", "email", "expires_at", "used_at").from("one_time_tokens")
-                .where("token_hash", .equal, SQLBind(Self.digest(token))).where("purpose", .equal, SQLBind(purpose.rawValue))
-                .lockForUpdate(engine).first()
+            let row = try await dialect.lockForUpdate(
+                db.select().columns("user_id", "email", "expires_at", "used_at").from("one_time_tokens")
+                    .where("token_hash", .equal, SQLBind(Self.digest(token))).where("purpose", .equal, SQLBind(purpose.rawValue))
+            ).first()
         else { throw invalid }
         guard try row.decode(column: "used_at", as: Date?.self) == nil, try row.decode(column: "expires_at", as: Date.self) > now else {
             throw invalid

@@ -30,7 +30,7 @@ enum LoginName: Sendable, Equatable {
 
 /// SQL for users and their roles. Every write to them is announced to the `cache`.
 struct UserStore: Sendable {
-    let engine: SQLEngine
+    let dialect: SQLDialect
     let cache: UserCache
 
     func insert(_ user: User, role: BuiltInRole, _ db: any SQLDatabase) async throws {
@@ -68,7 +68,7 @@ struct UserStore: Sendable {
 
     /// One page of users matching `filter`, newest first, and how many match.
     func list(_ filter: UserAdministration.Filter, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [UserResponse]) {
-        let engine = self.engine
+        let dialect = self.dialect
         func filtered(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
             var query = query.from("users")
             if let status = filter.status { query = query.where("status", .equal, SQLBind(status.rawValue)) }
@@ -80,7 +80,7 @@ struct UserStore: Sendable {
             if let text = filter.text?.lowercased(), !text.isEmpty {
                 query = query.where { group in
                     for column in ["email_key", "username_key", "phone", "first_name", "last_name", "middle_name"] {
-                        group.orWhere(engine.contains(column, text))
+                        group.orWhere(dialect.contains(column, text))
                     }
                     return group
                 }

@@ -27,18 +27,18 @@ public struct TesseraServer: Sendable {
         let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
         let readiness = Readiness()
         let keys = SigningKeys(settings: settings, database: database, readiness: readiness)
-        let users = UserStore(engine: database.engine, cache: UserCache(database: database))
+        let users = UserStore(dialect: database.dialect, cache: UserCache(database: database))
         let audit = AuditLog(database: database, clock: clock)
         let limiter = RateLimiter(database: database, clock: clock, enabled: settings.rateLimits)
         let hasher = PasswordHasher()
-        let mail = AccountMail(outbox: Outbox(engine: database.engine, clock: clock), publicURL: settings.publicURL)
+        let mail = AccountMail(outbox: Outbox(dialect: database.dialect, clock: clock), publicURL: settings.publicURL)
         let revocations = Revocations(database: database, accessTTL: settings.accessTTL, clock: clock)
-        let sessionStore = SessionStore(engine: database.engine, revocations: revocations)
+        let sessionStore = SessionStore(dialect: database.dialect, revocations: revocations)
         let sessions = SessionService(
             database: database, store: sessionStore, users: users, tokens: TokenService(keys: keys, settings: settings, clock: clock),
             audit: audit, settings: settings, clock: clock, logger: logger)
         let recovery = Recovery(
-            database: database, users: users, sessions: sessions, tokens: OneTimeTokens(engine: database.engine), mail: mail, hasher: hasher,
+            database: database, users: users, sessions: sessions, tokens: OneTimeTokens(dialect: database.dialect), mail: mail, hasher: hasher,
             policy: PasswordPolicy(), limiter: limiter, audit: audit, settings: settings, clock: clock)
         let accounts = AccountService(
             database: database, users: users, sessions: sessions, hasher: hasher, policy: PasswordPolicy(), recovery: recovery,

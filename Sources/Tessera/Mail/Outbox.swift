@@ -23,7 +23,7 @@ extension SMTPClient: MailTransport {}
 /// The durable outbox: mail is a row written in the same transaction as the change it announces,
 /// so nothing acknowledged is lost; `OutboxWorker` delivers it.
 struct Outbox: Sendable {
-    let engine: SQLEngine
+    let dialect: SQLDialect
     let clock: WallClock
 
     func enqueue(to recipient: String, subject: String, text: String, _ db: any SQLDatabase) async throws {
@@ -50,11 +50,11 @@ struct Outbox: Sendable {
     /// another instance holds, so instances share the work; a crash mid-send only delays a
     /// message until its lease runs out.
     func claimNext(at now: Date, lease: TimeInterval, _ db: any SQLDatabase) async throws -> Claimed? {
-        let query = db.select().columns("id", "recipient", "subject", "body", "attempts").from("mail_outbox")
-            .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
-            .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
-            .orderBy("next_attempt_at").limit(1)
-            .lockForUpdateSkippingLocked(engine)
+        let query = dialect.lockForUpdateSkippingLocked(
+            db.select().columns("id", "recipient", "subject", "body", "attempts").from("mail_outbox")
+                .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
+                .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
+                .orderBy("next_attempt_at").limit(1))
         guard let row = try await query.first() else { return nil }
         let mail = Claimed(
             id: try row.decode(column: "id", as: UUID.self), recipient: try row.decode(column: "recipient", as: String.self),

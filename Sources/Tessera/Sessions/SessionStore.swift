@@ -3,7 +3,7 @@ import SQLKit
 
 /// SQL for sessions. Every query names the session by primary key or the user by an index.
 struct SessionStore: Sendable {
-    let engine: SQLEngine
+    let dialect: SQLDialect
     let revocations: Revocations
 
     func insert(_ session: SessionRecord, _ db: any SQLDatabase) async throws {
@@ -20,7 +20,7 @@ struct SessionStore: Sendable {
     /// The session, locked against concurrent rotation when `forUpdate` (inside a transaction).
     func find(_ id: UUID, _ db: any SQLDatabase, forUpdate: Bool = false) async throws -> SessionRecord? {
         var query = db.select().columns(SessionRecord.columns.map { SQLColumn($0) }).from("sessions").where("id", .equal, SQLBind(id))
-        if forUpdate { query = query.lockForUpdate(engine) }
+        if forUpdate { query = dialect.lockForUpdate(query) }
         return try await query.first().map(SessionRecord.init(row:))
     }
 

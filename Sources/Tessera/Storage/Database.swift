@@ -2,19 +2,13 @@ import Foundation
 import SQLKit
 import ServiceLifecycle
 
-/// The SQL engine behind a `Database`; the few places where SQLite and PostgreSQL differ switch on it.
-public enum SQLEngine: String, Sendable {
-    case sqlite
-    case postgres
-}
-
 /// Where Tessera keeps its rows: one code path over SQLKit for both engines.
 ///
 /// Reads run on any connection; writes that must be atomic run in `transaction` (or, one statement, `write`), which on SQLite
 /// serialises writers (`BEGIN IMMEDIATE`) and on PostgreSQL relies on row locks taken with
-/// `lockForUpdate` inside it. It is a `Service`: running it keeps connections open until shutdown.
+/// `SQLDialect.lockForUpdate` inside it. It is a `Service`: running it keeps connections open until shutdown.
 public protocol Database: Service {
-    var engine: SQLEngine { get }
+    var dialect: SQLDialect { get }
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R
     /// One write that is atomic by itself (a single statement, committed as it ends): no
@@ -85,30 +79,4 @@ public struct DatabaseUnavailable: Error, Sendable, CustomStringConvertible {
 /// Thrown when a write breaks a unique constraint; `column` names the first column of the index.
 public struct UniqueViolation: Error, Sendable {
     public let column: String
-}
-
-extension SQLSelectBuilder {
-    /// `FOR UPDATE` on PostgreSQL; SQLite needs none because its writers are already serialised.
-    func lockForUpdate(_ engine: SQLEngine) -> Self {
-        engine == .postgres ? self.for(.update) : self
-    }
-
-    /// `FOR UPDATE SKIP LOCKED` on PostgreSQL, so workers on several instances each take other
-    /// rows; SQLite's single writer hands them out one at a time anyway.
-    func lockForUpdateSkippingLocked(_ engine: SQLEngine) -> Self {
-        engine == .postgres ? self.lockingClause(SQLRaw("FOR UPDATE SKIP LOCKED")) : self
-    }
-}
-
-extension SQLEngine {
-    /// `column` contains `text`, ignoring case: `ILIKE` on PostgreSQL, and on SQLite `LIKE` over
-    /// `unicode_lower` (installed by `SQLiteStore`), since SQLite folds only ASCII itself.
-    func contains(_ column: String, _ text: String) -> any SQLExpression {
-        let escaped = text.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
-            .replacingOccurrences(of: "_", with: "\\_")
-        let pattern = "%" + escaped + "%"
-        return self == .postgres
-            ? SQLQueryString("\(ident: column) ILIKE \(bind: pattern) ESCAPE '\\'")
-            : SQLQueryString("unicode_lower(\(ident: column)) LIKE \(bind: pattern) ESCAPE '\\'")
-    }
 }

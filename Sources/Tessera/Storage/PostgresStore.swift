@@ -8,7 +8,7 @@ import Synchronization
 
 /// PostgreSQL through PostgresNIO's pooled `PostgresClient`; SQLKit runs over each borrowed connection.
 final class PostgresStore: Database {
-    let engine = SQLEngine.postgres
+    let dialect = SQLDialect.postgres
     private let client: PostgresClient
     /// How long a request waits for a connection (and a new connection for its server) before it
     /// is told the database is unavailable (`TESSERA_DATABASE_TIMEOUT`). The pool keeps trying to

@@ -9,7 +9,7 @@ import SQLiteKit
 /// SQLite in WAL mode: one writer connection behind a FIFO gate, and a separate reader connection
 /// for files, so reads never see another request's uncommitted transaction.
 final class SQLiteStore: Database {
-    let engine = SQLEngine.sqlite
+    let dialect = SQLDialect.sqlite
     private let writer: SQLiteConnection
     private let reader: SQLiteConnection?
     private let gate = SerialGate()

@@ -8,52 +8,6 @@ import Testing
 
 @testable import Tessera
 
-/// The databases every storage case runs on. PostgreSQL joins when `TESSERA_TEST_POSTGRES_URL`
-/// names a server (scripts/test starts one and sets it; CI always runs both).
-enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
-    case sqlite
-    case postgres
-
-    var testDescription: String { rawValue }
-
-    static let postgresURL = ProcessInfo.processInfo.environment["TESSERA_TEST_POSTGRES_URL"]
-
-    static var all: [TestDatabase] { postgresURL == nil ? [.sqlite] : [.sqlite, .postgres] }
-
-    /// A fresh, empty database: SQLite in memory (or in a file, if `sharable`), or a new PostgreSQL
-    /// database on the test server.
-    func freshURL(sharable: Bool = false) async throws -> String {
-        switch self {
-        case .sqlite:
-            // In memory, a database lives and dies with one connection; instances share a file.
-            return sharable
-                ? "sqlite:" + FileManager.default.temporaryDirectory.appendingPathComponent("tessera-\(UUID()).sqlite").path : "sqlite::memory:"
-        case .postgres:
-            guard let admin = Self.postgresURL, case .postgres(let host, let port, let user, let password, _, _) = DatabaseURL(admin) else {
-                Issue.record("TESSERA_TEST_POSTGRES_URL is not set; run scripts/test")
-                throw CancellationError()
-            }
-            let name = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
-            let connection = try await PostgresConnection.connect(
-                configuration: .init(host: host, port: port, username: user, password: password, database: "postgres", tls: .disable),
-                id: 1, logger: Logger(label: "test-admin"))
-            try await connection.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: Logger(label: "test-admin"))
-            try await connection.close()
-            let auth = password.map { "\(user):\($0)" } ?? user
-            return "postgres://\(auth)@\(host):\(port)/\(name)"
-        }
-    }
-}
-
-extension TestDatabase {
-    /// Deletes a sharable SQLite file (a PostgreSQL test database goes with the test server).
-    static func remove(_ url: String) {
-        guard url.hasPrefix("sqlite:"), url != "sqlite::memory:" else { return }
-        let path = String(url.dropFirst("sqlite:".count))
-        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
-    }
-}
-
 /// A clock tests move by hand.
 final class TestClock: Sendable {
     private let current = Mutex(Date())

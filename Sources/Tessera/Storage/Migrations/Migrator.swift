@@ -2,25 +2,12 @@ import Foundation
 import Logging
 import SQLKit
 
-/// One versioned schema step. `sql` renders its statements for an engine, so the DDL differences
-/// (UUID and timestamp column types) stay here and nowhere else.
+/// One versioned schema step. `sql` renders its statements for a dialect, whose `ColumnTypes` hold
+/// the DDL differences (UUID and timestamp column types).
 struct Migration: Sendable {
     let version: Int
     let name: String
     let sql: @Sendable (ColumnTypes) -> [String]
-}
-
-/// Column types that differ between the engines.
-struct ColumnTypes: Sendable {
-    let id: String
-    let time: String
-
-    init(_ engine: SQLEngine) {
-        switch engine {
-        case .sqlite: (id, time) = ("TEXT", "REAL")
-        case .postgres: (id, time) = ("UUID", "TIMESTAMPTZ")
-        }
-    }
 }
 
 /// Applies the migrations a database has not seen yet, in order, each in its own transaction.
@@ -42,21 +29,19 @@ public struct Migrator: Sendable {
     /// Brings the schema up to date; returns the versions applied now.
     @discardableResult
     public func migrate() async throws -> [Int] {
-        let engine = database.engine
+        let dialect = database.dialect
         let migrations = self.migrations
         let applied = try await database.transaction { db in
             // Several instances may start at once on one PostgreSQL: the advisory lock makes one migrate
             // while the others wait, then find nothing left to do.
-            if engine == .postgres {
-                try await db.raw("SELECT pg_advisory_xact_lock(7262773)").run()
-            }
+            try await dialect.lockMigrations(db)
             try await db.raw(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at \(unsafeRaw: ColumnTypes(engine).time) NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at \(unsafeRaw: dialect.columnTypes.time) NOT NULL)"
             ).run()
             let done = Set(try await db.select().column("version").from("schema_migrations").all(decodingColumn: "version", as: Int.self))
             var applied: [Int] = []
             for migration in migrations.sorted(by: { $0.version < $1.version }) where !done.contains(migration.version) {
-                for statement in migration.sql(ColumnTypes(engine)) {
+                for statement in migration.sql(dialect.columnTypes) {
                     try await db.raw("\(unsafeRaw: statement)").run()
                 }
                 try await db.insert(into: "schema_migrations")
