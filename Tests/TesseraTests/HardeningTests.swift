@@ -388,8 +388,8 @@ struct SigningKeyTests {
             // As `tessera keys rotate` does: another process, its own connections.
             let settings = try Settings(["DATABASE_URL": url])
             func rotate() async throws -> String {
-                let cli = try await openDatabase(settings.databaseURL, timeout: 60, logger: app.tessera.logger)
-                return try await cli.whileRunning { try await SigningKeys.rotate(settings: settings, database: cli) }
+                let cli = try await openDatabase(settings.database.url, timeout: 60, logger: app.tessera.logger)
+                return try await cli.whileRunning { try await SigningKeys.rotate(settings: settings.tokens, database: cli) }
             }
             let second = try await rotate()
             try await eventually("the running instance signs with the new key") {

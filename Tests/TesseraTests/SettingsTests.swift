@@ -8,19 +8,19 @@ struct SettingsTests {
     @Test("defaults need no configuration")
     func defaults() throws {
         let settings = try Settings([:])
-        #expect(settings.port == 8080)
-        #expect(settings.host == "127.0.0.1")
-        #expect(settings.databaseURL == .sqliteFile(path: "tessera.sqlite"))
-        #expect(settings.jwtAlgorithm == .es256)
-        #expect(settings.jwtSecret == nil)
-        #expect(settings.accessTTL == 900)
-        #expect(settings.refreshTTL == 7 * 86400)
-        #expect(settings.sessionTTL == 30 * 86400)
-        #expect(settings.refreshReuseGrace == 10)
-        #expect(settings.defaultPhoneRegion.code == "RU")
-        #expect(settings.registration == .open)
-        #expect(settings.logFormat == .text)
-        #expect(settings.rateLimits == true)
+        #expect(settings.server.port == 8080)
+        #expect(settings.server.host == "127.0.0.1")
+        #expect(settings.database.url == .sqliteFile(path: "tessera.sqlite"))
+        #expect(settings.tokens.jwtAlgorithm == .es256)
+        #expect(settings.tokens.jwtSecret == nil)
+        #expect(settings.tokens.accessTTL == 900)
+        #expect(settings.tokens.refreshTTL == 7 * 86400)
+        #expect(settings.tokens.sessionTTL == 30 * 86400)
+        #expect(settings.tokens.refreshReuseGrace == 10)
+        #expect(settings.accounts.defaultPhoneRegion.code == "RU")
+        #expect(settings.accounts.registration == .open)
+        #expect(settings.server.logFormat == .text)
+        #expect(settings.abuse.rateLimits == true)
     }
 
     @Test(
@@ -36,10 +36,10 @@ struct SettingsTests {
     func durations(_ text: String, _ seconds: TimeInterval) throws {
         #expect(parseDuration(text) == seconds)
         let settings = try Settings(["ACCESS_TTL": text, "REFRESH_TTL": text, "SESSION_TTL": text, "REFRESH_REUSE_GRACE": text])
-        #expect(settings.accessTTL == seconds)
-        #expect(settings.refreshTTL == seconds)
-        #expect(settings.sessionTTL == seconds)
-        #expect(settings.refreshReuseGrace == seconds)
+        #expect(settings.tokens.accessTTL == seconds)
+        #expect(settings.tokens.refreshTTL == seconds)
+        #expect(settings.tokens.sessionTTL == seconds)
+        #expect(settings.tokens.refreshReuseGrace == seconds)
     }
 
     @Test("malformed durations do not parse", arguments: ["", "abc", "15x", "1.5h", "-5", "m", "15 m", "٣m", "7dd"])
@@ -49,7 +49,7 @@ struct SettingsTests {
 
     @Test("a grace of zero is allowed; a zero TTL is not")
     func zeroGrace() throws {
-        #expect(try Settings(["REFRESH_REUSE_GRACE": "0"]).refreshReuseGrace == 0)
+        #expect(try Settings(["REFRESH_REUSE_GRACE": "0"]).tokens.refreshReuseGrace == 0)
         #expect(throws: SettingsError.self) { try Settings(["REFRESH_TTL": "0"]) }
     }
 
@@ -59,20 +59,20 @@ struct SettingsTests {
             "PORT": "9000", "HOST": "0.0.0.0", "JWT_ALG": "EdDSA", "REGISTRATION": "approval", "DEFAULT_PHONE_REGION": "kz",
             "RATE_LIMITS": "off", "LOG_FORMAT": "json", "ISSUER": "https://auth.example.com", "AUDIENCE": "app",
         ])
-        #expect(settings.port == 9000)
-        #expect(settings.host == "0.0.0.0")
-        #expect(settings.jwtAlgorithm == .eddsa)
-        #expect(settings.registration == .approval)
-        #expect(settings.defaultPhoneRegion.code == "KZ")
-        #expect(settings.rateLimits == false)
-        #expect(settings.logFormat == .json)
-        #expect(settings.issuer == "https://auth.example.com")
-        #expect(settings.audience == "app")
+        #expect(settings.server.port == 9000)
+        #expect(settings.server.host == "0.0.0.0")
+        #expect(settings.tokens.jwtAlgorithm == .eddsa)
+        #expect(settings.accounts.registration == .approval)
+        #expect(settings.accounts.defaultPhoneRegion.code == "KZ")
+        #expect(settings.abuse.rateLimits == false)
+        #expect(settings.server.logFormat == .json)
+        #expect(settings.tokens.issuer == "https://auth.example.com")
+        #expect(settings.tokens.audience == "app")
 
         let secret = String(repeating: "k", count: 32)
         let hs = try Settings(["JWT_ALG": "HS256", "JWT_SECRET": secret])
-        #expect(hs.jwtAlgorithm == .hs256)
-        #expect(hs.jwtSecret == secret)
+        #expect(hs.tokens.jwtAlgorithm == .hs256)
+        #expect(hs.tokens.jwtSecret == secret)
     }
 
     @Test(
@@ -122,10 +122,10 @@ struct SettingsTests {
 
     @Test("environment variables are read, and a flag wins over its variable")
     func environmentAndFlags() throws {
-        #expect(try Settings.fromEnvironment(["TESSERA_PORT": "9000"], flags: ["PORT": "9100"]).port == 9100)
-        #expect(try Settings.fromEnvironment(["TESSERA_PORT": "9000"]).port == 9000)
-        #expect(try Settings.fromEnvironment(["PORT": "9000", "HOME": "/root"]).port == 8080)
-        #expect(try Settings.fromEnvironment(["TESSERA_PORT": "abc"], flags: ["PORT": "9100"]).port == 9100)
+        #expect(try Settings.fromEnvironment(["TESSERA_PORT": "9000"], flags: ["PORT": "9100"]).server.port == 9100)
+        #expect(try Settings.fromEnvironment(["TESSERA_PORT": "9000"]).server.port == 9000)
+        #expect(try Settings.fromEnvironment(["PORT": "9000", "HOME": "/root"]).server.port == 8080)
+        #expect(try Settings.fromEnvironment(["TESSERA_PORT": "abc"], flags: ["PORT": "9100"]).server.port == 9100)
         let error = try #require(throws: SettingsError.self) { try Settings.fromEnvironment(["TESSERA_PORT": "9000"], flags: ["PORT": "x"]) }
         #expect(error.description.hasPrefix("TESSERA_PORT"))
     }

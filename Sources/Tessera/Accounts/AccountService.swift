@@ -14,7 +14,7 @@ public struct AccountService: Sendable {
     let lockout: LoginLockout
     let limiter: RateLimiter
     let audit: AuditLog
-    let settings: Settings
+    let settings: AccountSettings
     let clock: WallClock
     let logger: Logger
 

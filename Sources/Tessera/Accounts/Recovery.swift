@@ -13,7 +13,7 @@ struct Recovery: Sendable {
     let policy: PasswordPolicy
     let limiter: RateLimiter
     let audit: AuditLog
-    let settings: Settings
+    let settings: AccountSettings
     let clock: WallClock
 
     /// Queues a verification mail for the user's current e-mail, inside the caller's transaction.

@@ -12,7 +12,9 @@ struct Housekeeping: Service {
     let limiter: RateLimiter
     let lockout: LoginLockout
     let outbox: Outbox
-    let settings: Settings
+    let accessTTL: TimeInterval
+    /// Rate-limit windows older than the longest are over whatever their limit.
+    let longestRateWindow: TimeInterval
     let readiness: Readiness
     let clock: WallClock
     let logger: Logger
@@ -42,18 +44,13 @@ struct Housekeeping: Service {
     @discardableResult
     func prune() async throws -> [String: Int] {
         let now = clock.now()
-        let longestWindow =
-            [
-                settings.tokenRateLimit, settings.tokenLoginRateLimit, settings.registerRateLimit, settings.resetRateLimit,
-                settings.mailRateLimit, settings.throttle,
-            ].compactMap { $0?.window }.max() ?? 0
         return try await database.transaction { db in
             [
                 // A revoked session's access tokens live at most ACCESS_TTL past its end; the row
                 // must outlive them, or a restart would forget the revocation.
-                "sessions": try await self.sessions.prune(endedBefore: now.addingTimeInterval(-(self.settings.accessTTL + Self.grace)), db),
+                "sessions": try await self.sessions.prune(endedBefore: now.addingTimeInterval(-(self.accessTTL + Self.grace)), db),
                 "one_time_tokens": try await self.tokens.prune(at: now, db),
-                "rate_limit_windows": try await self.limiter.prune(startedBefore: now.addingTimeInterval(-longestWindow), db),
+                "rate_limit_windows": try await self.limiter.prune(startedBefore: now.addingTimeInterval(-self.longestRateWindow), db),
                 "login_failures": try await self.lockout.prune(at: now, db),
                 "mail_outbox": try await self.outbox.prune(
                     sentBefore: now.addingTimeInterval(-Self.grace), failedBefore: now.addingTimeInterval(-Self.failedMailKept), db),

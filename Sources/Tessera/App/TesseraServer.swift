@@ -24,43 +24,46 @@ public struct TesseraServer: Sendable {
     let readiness: Readiness
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
-        let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
+        let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
         let readiness = Readiness()
-        let keys = SigningKeys(settings: settings, database: database, readiness: readiness)
+        let keys = SigningKeys(settings: settings.tokens, database: database, readiness: readiness)
         let users = UserStore(dialect: database.dialect, cache: UserCache(database: database))
         let audit = AuditLog(database: database, clock: clock)
-        let limiter = RateLimiter(database: database, clock: clock, enabled: settings.rateLimits)
+        let limiter = RateLimiter(database: database, clock: clock, enabled: settings.abuse.rateLimits)
         let hasher = PasswordHasher()
-        let mail = AccountMail(outbox: Outbox(dialect: database.dialect, clock: clock), publicURL: settings.publicURL)
-        let revocations = Revocations(database: database, accessTTL: settings.accessTTL, clock: clock)
+        let mail = AccountMail(outbox: Outbox(dialect: database.dialect, clock: clock), publicURL: settings.mail.publicURL)
+        let revocations = Revocations(database: database, accessTTL: settings.tokens.accessTTL, clock: clock)
         let sessionStore = SessionStore(dialect: database.dialect, revocations: revocations)
         let sessions = SessionService(
-            database: database, store: sessionStore, users: users, tokens: TokenService(keys: keys, settings: settings, clock: clock),
-            audit: audit, settings: settings, clock: clock, logger: logger)
+            database: database, store: sessionStore, users: users, tokens: TokenService(keys: keys, settings: settings.tokens, clock: clock),
+            audit: audit, settings: settings.tokens, clock: clock, logger: logger)
         let recovery = Recovery(
             database: database, users: users, sessions: sessions, tokens: OneTimeTokens(dialect: database.dialect), mail: mail, hasher: hasher,
-            policy: PasswordPolicy(), limiter: limiter, audit: audit, settings: settings, clock: clock)
+            policy: PasswordPolicy(), limiter: limiter, audit: audit, settings: settings.accounts, clock: clock)
         let accounts = AccountService(
             database: database, users: users, sessions: sessions, hasher: hasher, policy: PasswordPolicy(), recovery: recovery,
-            lockout: LoginLockout(database: database, clock: clock, policy: settings.lockout, enabled: settings.rateLimits), limiter: limiter,
-            audit: audit, settings: settings, clock: clock, logger: logger)
+            lockout: LoginLockout(database: database, clock: clock, policy: settings.abuse.lockout, enabled: settings.abuse.rateLimits),
+            limiter: limiter,
+            audit: audit, settings: settings.accounts, clock: clock, logger: logger)
         let accessStore = AccessStore()
         let accessControl = AccessControl(database: database, store: accessStore, users: users)
         let administration = UserAdministration(
             database: database, users: users, sessions: sessions, access: accessControl, audit: audit, mail: mail, clock: clock)
         let access = AccessService(database: database, store: accessStore, access: accessControl, audit: audit, users: users)
         let transport: any MailTransport =
-            if let url = settings.smtpURL, let configuration = SMTPConfiguration(url: url) {
+            if let url = settings.mail.smtpURL, let configuration = SMTPConfiguration(url: url) {
                 SMTPClient(configuration: configuration)
             } else {
                 LogTransport(logger: logger)
             }
         let outbox = OutboxWorker(
-            database: database, outbox: mail.outbox, transport: transport, from: settings.mailFrom, readiness: readiness, clock: clock, logger: logger
+            database: database, outbox: mail.outbox, transport: transport, from: settings.mail.mailFrom, readiness: readiness, clock: clock,
+            logger: logger
         )
         let housekeeping = Housekeeping(
             database: database, sessions: sessionStore, tokens: recovery.tokens, limiter: limiter, lockout: accounts.lockout, outbox: mail.outbox,
-            settings: settings, readiness: readiness, clock: clock, logger: logger)
+            accessTTL: settings.tokens.accessTTL, longestRateWindow: settings.longestRateWindow, readiness: readiness, clock: clock,
+            logger: logger)
         return TesseraServer(
             settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts,
             recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox,
@@ -81,13 +84,13 @@ public struct TesseraServer: Sendable {
         let routes = RouteTable(router: router, authenticator: Authenticator(sessions: sessions), access: access.access)
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: LogRequestsMiddleware(.debug))
-        if !settings.corsOrigins.isEmpty {
-            router.add(middleware: OriginCORSMiddleware(origins: settings.corsOrigins))
+        if !settings.server.corsOrigins.isEmpty {
+            router.add(middleware: OriginCORSMiddleware(origins: settings.server.corsOrigins))
         }
         router.add(middleware: NoStoreMiddleware())
         router.add(middleware: ErrorMiddleware(catalog: routes.catalog))
-        router.add(middleware: ClientAddressMiddleware(trusted: settings.trustedProxies))
-        if let throttle = settings.throttle {
+        router.add(middleware: ClientAddressMiddleware(trusted: settings.server.trustedProxies))
+        if let throttle = settings.server.throttle {
             router.add(middleware: ThrottleMiddleware(limiter: limiter, limit: throttle))
         }
         OperationsRoutes(database: database, keys: keys).addRoutes(to: routes)
@@ -107,7 +110,7 @@ public struct TesseraServer: Sendable {
         let (router, _) = self.router()
         var app = Application(
             router: router,
-            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Tessera"),
+            configuration: .init(address: .hostname(settings.server.host, port: settings.server.port), serverName: "Tessera"),
             // Shut down in reverse: the worker and the feed stop before the connections they use.
             services: [
                 database, outbox, housekeeping, keys,

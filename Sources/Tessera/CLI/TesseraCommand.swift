@@ -31,8 +31,8 @@ public struct SettingsOptions: ParsableArguments {
             let settings = try Settings.fromEnvironment(flags: try flags())
             LoggingSystem.bootstrap { label in
                 var handler: any LogHandler =
-                    settings.logFormat == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
-                handler.logLevel = settings.logLevel
+                    settings.server.logFormat == .json ? JSONLogHandler(label: label) : StreamLogHandler.standardError(label: label)
+                handler.logLevel = settings.server.logLevel
                 return handler
             }
             return (settings, Logger(label: "tessera"))
@@ -51,8 +51,8 @@ public struct Serve: AsyncParsableCommand {
     public func run() async throws {
         let (settings, logger) = try options.load()
         let tessera = try await TesseraServer.make(settings: settings, logger: logger)
-        logger.info("starting", metadata: ["database": "\(settings.databaseURL)", "address": "\(settings.host):\(settings.port)"])
-        if settings.smtpURL == nil {
+        logger.info("starting", metadata: ["database": "\(settings.database.url)", "address": "\(settings.server.host):\(settings.server.port)"])
+        if settings.mail.smtpURL == nil {
             logger.notice("TESSERA_SMTP_URL is not set: mail, links included, is written to this log")
         }
         try await tessera.application().runService()
@@ -66,7 +66,7 @@ public struct Migrate: AsyncParsableCommand {
 
     public func run() async throws {
         let (settings, logger) = try options.load()
-        let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
+        let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
         let applied = try await database.whileRunning { try await Migrator(database: database, logger: logger).migrate() }
         print(applied.isEmpty ? "schema is up to date" : "applied migrations: \(applied.map(String.init).joined(separator: ", "))")
     }
@@ -124,10 +124,10 @@ public struct Keys: AsyncParsableCommand {
 
         public func run() async throws {
             let (settings, logger) = try options.load()
-            let database = try await openDatabase(settings.databaseURL, timeout: settings.databaseTimeout, logger: logger)
+            let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
             let kid = try await database.whileRunning {
                 try await Migrator(database: database, logger: logger).migrate()
-                return try await SigningKeys.rotate(settings: settings, database: database)
+                return try await SigningKeys.rotate(settings: settings.tokens, database: database)
             }
             print("new signing key: \(kid)")
         }

@@ -11,7 +11,7 @@ public struct SessionService: Sendable {
     let users: UserStore
     let tokens: TokenService
     let audit: AuditLog
-    let settings: Settings
+    let settings: TokenSettings
     let clock: WallClock
     let logger: Logger
 

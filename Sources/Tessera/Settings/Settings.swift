@@ -21,37 +21,12 @@ public struct Settings: Sendable {
         case json
     }
 
-    public var databaseURL: DatabaseURL
-    public var databaseTimeout: TimeInterval
-    public var host: String
-    public var port: Int
-    public var issuer: String
-    public var audience: String
-    public var jwtAlgorithm: JWTAlgorithm
-    public var jwtSecret: String?
-    public var accessTTL: TimeInterval
-    public var refreshTTL: TimeInterval
-    public var sessionTTL: TimeInterval
-    public var refreshReuseGrace: TimeInterval
-    public var defaultPhoneRegion: PhoneRegion
-    public var registration: Registration
-    public var logFormat: LogFormat
-    public var logLevel: Logger.Level
-    public var corsOrigins: Set<String>
-    public var rateLimits: Bool
-    public var publicURL: String
-    public var smtpURL: String?
-    public var mailFrom: String
-    public var trustedProxies: [IPRange]
-    public var verifyTTL: TimeInterval
-    public var resetTTL: TimeInterval
-    public var lockout: LockoutPolicy
-    public var tokenRateLimit: RateLimit?
-    public var tokenLoginRateLimit: RateLimit?
-    public var registerRateLimit: RateLimit?
-    public var resetRateLimit: RateLimit?
-    public var mailRateLimit: RateLimit?
-    public var throttle: RateLimit?
+    public var database: DatabaseSettings
+    public var server: ServerSettings
+    public var tokens: TokenSettings
+    public var accounts: AccountSettings
+    public var abuse: AbuseSettings
+    public var mail: MailSettings
 
     /// Every setting, once: its name (without `TESSERA_`; the flag is the same in kebab case), its
     /// default and what it means. The flags, `--help` and the README's table come from here (a test
@@ -106,60 +81,57 @@ public struct Settings: Sendable {
 
     /// Reads settings from `values` keyed by name without the prefix; missing names take their defaults.
     public init(_ values: [String: String]) throws(SettingsError) {
-        var reader = SettingsReader(values: values)
-        databaseURL = try reader.read("DATABASE_URL", expected: "sqlite:PATH, sqlite::memory: or postgres://user:pass@host:port/db") {
+        let reader = SettingsReader(values: values)
+        let databaseURL = try reader.read("DATABASE_URL", expected: "sqlite:PATH, sqlite::memory: or postgres://user:pass@host:port/db") {
             DatabaseURL($0)
         }
-        databaseTimeout = try reader.duration("DATABASE_TIMEOUT")
-        host = try reader.read("HOST", expected: "a host name or address") { $0.isEmpty ? nil : $0 }
-        port = try reader.read("PORT", expected: "a port number 1-65535") { Int($0).flatMap { (1...65535).contains($0) ? $0 : nil } }
-        issuer = try reader.read("ISSUER", expected: "a non-empty string") { $0.isEmpty ? nil : $0 }
-        audience = try reader.read("AUDIENCE", expected: "a non-empty string") { $0.isEmpty ? nil : $0 }
-        jwtAlgorithm = try reader.read("JWT_ALG", expected: "ES256, EdDSA or HS256") { JWTAlgorithm(rawValue: $0) }
-        let secret = try reader.read("JWT_SECRET", expected: "at least 32 bytes") { $0.isEmpty || $0.utf8.count >= 32 ? $0 : nil }
-        jwtSecret = secret.isEmpty ? nil : secret
+        let databaseTimeout = try reader.duration("DATABASE_TIMEOUT")
+        let host = try reader.read("HOST", expected: "a host name or address") { $0.isEmpty ? nil : $0 }
+        let port = try reader.read("PORT", expected: "a port number 1-65535") { Int($0).flatMap { (1...65535).contains($0) ? $0 : nil } }
+        let issuer = try reader.read("ISSUER", expected: "a non-empty string") { $0.isEmpty ? nil : $0 }
+        let audience = try reader.read("AUDIENCE", expected: "a non-empty string") { $0.isEmpty ? nil : $0 }
+        let jwtAlgorithm = try reader.read("JWT_ALG", expected: "ES256, EdDSA or HS256") { JWTAlgorithm(rawValue: $0) }
+        let secretText = try reader.read("JWT_SECRET", expected: "at least 32 bytes") { $0.isEmpty || $0.utf8.count >= 32 ? $0 : nil }
+        let jwtSecret = secretText.isEmpty ? nil : secretText
         if jwtAlgorithm == .hs256 && jwtSecret == nil {
             throw SettingsError(name: "JWT_SECRET", message: "is required when TESSERA_JWT_ALG=HS256 (at least 32 bytes)")
         }
-        accessTTL = try reader.duration("ACCESS_TTL")
-        refreshTTL = try reader.duration("REFRESH_TTL")
-        sessionTTL = try reader.duration("SESSION_TTL")
-        refreshReuseGrace = try reader.duration("REFRESH_REUSE_GRACE", allowZero: true)
-        defaultPhoneRegion = try reader.read("DEFAULT_PHONE_REGION", expected: "a region code such as RU, KZ, US") {
+        let accessTTL = try reader.duration("ACCESS_TTL")
+        let refreshTTL = try reader.duration("REFRESH_TTL")
+        let sessionTTL = try reader.duration("SESSION_TTL")
+        let refreshReuseGrace = try reader.duration("REFRESH_REUSE_GRACE", allowZero: true)
+        let defaultPhoneRegion = try reader.read("DEFAULT_PHONE_REGION", expected: "a region code such as RU, KZ, US") {
             PhoneRegion(code: $0.uppercased())
         }
-        registration = try reader.read("REGISTRATION", expected: "open or approval") { Registration(rawValue: $0) }
-        logFormat = try reader.read("LOG_FORMAT", expected: "text or json") { LogFormat(rawValue: $0) }
-        logLevel = try reader.read("LOG_LEVEL", expected: "trace, debug, info, notice, warning, error or critical") {
+        let registration = try reader.read("REGISTRATION", expected: "open or approval") { Registration(rawValue: $0) }
+        let logFormat = try reader.read("LOG_FORMAT", expected: "text or json") { LogFormat(rawValue: $0) }
+        let logLevel = try reader.read("LOG_LEVEL", expected: "trace, debug, info, notice, warning, error or critical") {
             Logger.Level(rawValue: $0.lowercased())
         }
-        corsOrigins = try reader.read("CORS_ORIGINS", expected: "a comma-separated list of origins such as https://app.example.com") {
+        let corsOrigins = try reader.read("CORS_ORIGINS", expected: "a comma-separated list of origins such as https://app.example.com") {
             let origins = $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             return origins.allSatisfy { $0 == "*" || $0.hasPrefix("http://") || $0.hasPrefix("https://") } ? Set(origins) : nil
         }
-        rateLimits = try reader.read("RATE_LIMITS", expected: "on or off") { ["on": true, "off": false][$0.lowercased()] }
-        let host = self.host
-        let port = self.port
-        publicURL = try reader.read("PUBLIC_URL", expected: "an http(s) URL such as https://auth.example.com") { text in
+        let rateLimits = try reader.read("RATE_LIMITS", expected: "on or off") { ["on": true, "off": false][$0.lowercased()] }
+        let publicURL = try reader.read("PUBLIC_URL", expected: "an http(s) URL such as https://auth.example.com") { text in
             if text.isEmpty { return "http://\(host):\(port)" }
             guard let url = URLComponents(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else { return nil }
             return text.hasSuffix("/") ? String(text.dropLast()) : text
         }
-        let smtp = try reader.read("SMTP_URL", expected: "smtp://user:pass@host:port or smtps://user:pass@host:port") { text -> String?? in
+        let smtpURL = try reader.read("SMTP_URL", expected: "smtp://user:pass@host:port or smtps://user:pass@host:port") { text -> String?? in
             text.isEmpty ? .some(nil) : (SMTPConfiguration(url: text) == nil ? nil : .some(text))
         }
-        smtpURL = smtp
-        mailFrom = try reader.read("MAIL_FROM", expected: "an e-mail address") { text in
+        let mailFrom = try reader.read("MAIL_FROM", expected: "an e-mail address") { text in
             text.contains("@") && !text.contains(where: { $0 == "\r" || $0 == "\n" }) ? text : nil
         }
-        trustedProxies = try reader.read("TRUSTED_PROXIES", expected: "a comma-separated list of addresses or CIDR ranges") { text in
+        let trustedProxies = try reader.read("TRUSTED_PROXIES", expected: "a comma-separated list of addresses or CIDR ranges") { text in
             let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
             let ranges = parts.compactMap(IPRange.init)
             return ranges.count == parts.count ? ranges : nil
         }
-        verifyTTL = try reader.duration("VERIFY_TTL")
-        resetTTL = try reader.duration("RESET_TTL")
-        lockout = LockoutPolicy(
+        let verifyTTL = try reader.duration("VERIFY_TTL")
+        let resetTTL = try reader.duration("RESET_TTL")
+        let lockout = LockoutPolicy(
             failures: try reader.read("LOCKOUT_FAILURES", expected: "a whole number from 1") { Int($0).flatMap { $0 >= 1 ? $0 : nil } },
             wait: try reader.duration("LOCKOUT_WAIT"),
             maximumWait: try reader.duration("LOCKOUT_MAX_WAIT"),
@@ -169,12 +141,33 @@ public struct Settings: Sendable {
                 text == "off" ? .some(nil) : RateLimit(text).map { .some($0) }
             }
         }
-        tokenRateLimit = try limit("RATE_LIMIT_TOKEN")
-        tokenLoginRateLimit = try limit("RATE_LIMIT_TOKEN_LOGIN")
-        registerRateLimit = try limit("RATE_LIMIT_REGISTER")
-        resetRateLimit = try limit("RATE_LIMIT_RESET")
-        mailRateLimit = try limit("RATE_LIMIT_MAIL")
-        throttle = try limit("THROTTLE")
+        let tokenRateLimit = try limit("RATE_LIMIT_TOKEN")
+        let tokenLoginRateLimit = try limit("RATE_LIMIT_TOKEN_LOGIN")
+        let registerRateLimit = try limit("RATE_LIMIT_REGISTER")
+        let resetRateLimit = try limit("RATE_LIMIT_RESET")
+        let mailRateLimit = try limit("RATE_LIMIT_MAIL")
+        let throttle = try limit("THROTTLE")
+        database = DatabaseSettings(url: databaseURL, timeout: databaseTimeout)
+        server = ServerSettings(
+            host: host, port: port, corsOrigins: corsOrigins, trustedProxies: trustedProxies, throttle: throttle, logFormat: logFormat,
+            logLevel: logLevel)
+        tokens = TokenSettings(
+            issuer: issuer, audience: audience, jwtAlgorithm: jwtAlgorithm, jwtSecret: jwtSecret, accessTTL: accessTTL, refreshTTL: refreshTTL,
+            sessionTTL: sessionTTL, refreshReuseGrace: refreshReuseGrace)
+        accounts = AccountSettings(
+            defaultPhoneRegion: defaultPhoneRegion, registration: registration, verifyTTL: verifyTTL, resetTTL: resetTTL,
+            tokenRateLimit: tokenRateLimit, tokenLoginRateLimit: tokenLoginRateLimit, registerRateLimit: registerRateLimit,
+            resetRateLimit: resetRateLimit, mailRateLimit: mailRateLimit)
+        abuse = AbuseSettings(rateLimits: rateLimits, lockout: lockout)
+        mail = MailSettings(publicURL: publicURL, smtpURL: smtpURL, mailFrom: mailFrom)
+    }
+
+    /// The longest window of any rate limit: a window that started before it is over.
+    var longestRateWindow: TimeInterval {
+        [
+            accounts.tokenRateLimit, accounts.tokenLoginRateLimit, accounts.registerRateLimit, accounts.resetRateLimit, accounts.mailRateLimit,
+            server.throttle,
+        ].compactMap { $0?.window }.max() ?? 0
     }
 
     /// Settings from the process environment (`TESSERA_*`), overridden by `flags` (same names).
@@ -294,4 +287,59 @@ func parseDuration(_ text: String) -> TimeInterval? {
     }
     guard !number.isEmpty, number.allSatisfy(\.isASCII), let value = Int(number), value >= 0 else { return nil }
     return Double(value) * scale
+}
+
+/// Where the rows live.
+public struct DatabaseSettings: Sendable {
+    public var url: DatabaseURL
+    public var timeout: TimeInterval
+}
+
+/// The HTTP server: where it listens, whom it believes, what it logs.
+public struct ServerSettings: Sendable {
+    public var host: String
+    public var port: Int
+    public var corsOrigins: Set<String>
+    public var trustedProxies: [IPRange]
+    public var throttle: RateLimit?
+    public var logFormat: Settings.LogFormat
+    public var logLevel: Logger.Level
+}
+
+/// Tokens and sessions: what is signed, how, and for how long.
+public struct TokenSettings: Sendable {
+    public var issuer: String
+    public var audience: String
+    public var jwtAlgorithm: Settings.JWTAlgorithm
+    public var jwtSecret: String?
+    public var accessTTL: TimeInterval
+    public var refreshTTL: TimeInterval
+    public var sessionTTL: TimeInterval
+    public var refreshReuseGrace: TimeInterval
+}
+
+/// Sign-up, sign-in and recovery, and the limits on each.
+public struct AccountSettings: Sendable {
+    public var defaultPhoneRegion: PhoneRegion
+    public var registration: Settings.Registration
+    public var verifyTTL: TimeInterval
+    public var resetTTL: TimeInterval
+    public var tokenRateLimit: RateLimit?
+    public var tokenLoginRateLimit: RateLimit?
+    public var registerRateLimit: RateLimit?
+    public var resetRateLimit: RateLimit?
+    public var mailRateLimit: RateLimit?
+}
+
+/// The switch for every rate limit and lockout, and the lockout itself.
+public struct AbuseSettings: Sendable {
+    public var rateLimits: Bool
+    public var lockout: LockoutPolicy
+}
+
+/// Outgoing mail.
+public struct MailSettings: Sendable {
+    public var publicURL: String
+    public var smtpURL: String?
+    public var mailFrom: String
 }

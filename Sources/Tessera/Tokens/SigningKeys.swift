@@ -43,7 +43,7 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
     private let lastReload = Mutex<Date>(.distantPast)
 
     /// Holds no key until `load()`, which runs once the database is up and migrated.
-    init(settings: Settings, database: any Database, readiness: Readiness) {
+    init(settings: TokenSettings, database: any Database, readiness: Readiness) {
         self.algorithm = settings.jwtAlgorithm
         self.secret = settings.jwtSecret
         self.database = database
@@ -133,7 +133,7 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
 
     /// Adds a new active key (`tessera keys rotate`) and deletes the ones no longer retained, so a
     /// retired key is trusted nowhere; running instances hear of it. Returns the new key's id.
-    public static func rotate(settings: Settings, database: any Database) async throws -> String {
+    public static func rotate(settings: TokenSettings, database: any Database) async throws -> String {
         guard settings.jwtAlgorithm != .hs256 else {
             throw SettingsError(name: "JWT_SECRET", message: "is the HS256 key: rotate it by changing the secret")
         }

@@ -6,7 +6,7 @@ import JWTKit
 /// settings and the injected clock.
 public struct TokenService: Sendable {
     let keys: SigningKeys
-    let settings: Settings
+    let settings: TokenSettings
     let clock: WallClock
 
     /// What a login or refresh hands out.
