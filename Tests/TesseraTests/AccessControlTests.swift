@@ -483,6 +483,9 @@ struct AccessControlTests {
             }
             let badID = try await client.call(.get, "/api/v1/authz/check?resource=users&action=read&user_id=nope", token: bob.access)
             expectAPIError(badID, .badRequest, "validation_error", "authz/check with a malformed user_id")
+            #expect(badID.fields == ["user_id": ["Must be a user id."]], "\(badID.text)")
+            let neither = try await client.call(.get, "/api/v1/authz/check?resource=", token: bob.access)
+            #expect(neither.fields == ["resource": ["This field is required."], "action": ["This field is required."]], "\(neither.text)")
             #expect(try await client.call(.get, "/api/v1/authz/check?resource=users&action=read").status == .unauthorized)
         }
     }

@@ -198,6 +198,7 @@ struct AuditAndMetricsTests {
             #expect(none.status == .ok && none["count"] as? Int == 0)
             let bad = try await client.call(.get, "/api/v1/audit?user_id=not-a-uuid", token: admin)
             #expect(bad.status == .badRequest && bad.code == "validation_error", "bad user_id: \(bad.status) \(bad.text)")
+            #expect(bad.fields == ["user_id": ["Must be a user id."]], "\(bad.text)")
             let page = try await client.call(.get, "/api/v1/audit?page_size=3", token: admin)
             #expect((page["results"] as? [Any])?.count == 3)
             #expect(page["next"] is String)

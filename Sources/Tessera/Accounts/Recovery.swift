@@ -117,45 +117,53 @@ extension Recovery {
         routes.signedIn(
             APIOperation(
                 .post, "/api/v1/auth/email/verify/request", "Send a verification mail", tag: "Accounts",
-                responses: [(202, "Empty"), (400, "Error"), (401, "Error")])
-        ) { _, context in
-            try await requestVerification(context.identity)
-            return EditedResponse(status: .accepted, response: JSON.object([]))
-        }
+                responses: [(202, "Empty"), (400, "Error"), (401, "Error")]),
+            use: sendVerificationMail)
         routes.open(
             APIOperation(
                 .post, "/api/v1/auth/email/verify", "Confirm an e-mail address", tag: "Accounts",
                 description: "The token comes from the link in the verification mail; it works once.", request: "TokenRequest",
-                responses: [(200, "Empty"), (400, "Error")])
-        ) { request, context in
-            var request = request
-            try await verify(token: try await request.decodeJSON(as: TokenBody.self, context: context).token, client: context.client(request))
-            return JSON.object([])
-        }
+                responses: [(200, "Empty"), (400, "Error")]),
+            use: confirmEmail)
         routes.open(
             APIOperation(
                 .post, "/api/v1/auth/password/reset", "Ask for a password-reset mail", tag: "Accounts",
                 description: "Answers 202 whether or not the account exists.", request: "ResetRequest",
-                responses: [(202, "Empty"), (400, "Error"), (429, "Error")])
-        ) { request, context in
-            var request = request
-            let body = try await request.decodeJSON(as: ResetRequest.self, context: context)
-            guard let login = (body.login ?? body.email)?.trimmingCharacters(in: .whitespaces), !login.isEmpty else {
-                throw APIError.validation(["login": ["This field is required."]])
-            }
-            try await requestReset(login: login, client: context.client(request))
-            return EditedResponse(status: .accepted, response: JSON.object([]))
-        }
+                responses: [(202, "Empty"), (400, "Error"), (429, "Error")]),
+            use: requestPasswordReset)
         routes.open(
             APIOperation(
                 .post, "/api/v1/auth/password/reset/confirm", "Set a new password with a reset token", tag: "Accounts",
                 description: "Ends every session of the account.", request: "ResetConfirmation",
-                responses: [(204, nil), (400, "Error")])
-        ) { request, context in
-            var request = request
-            let body = try await request.decodeJSON(as: ResetConfirmation.self, context: context)
-            try await confirmReset(token: body.token, newPassword: body.new_password, client: context.client(request))
-            return HTTPResponse.Status.noContent
+                responses: [(204, nil), (400, "Error")]),
+            use: confirmPasswordReset)
+    }
+
+    private func sendVerificationMail(_ request: Request, context: SignedInContext) async throws -> some ResponseGenerator {
+        try await requestVerification(context.identity)
+        return EditedResponse(status: .accepted, response: JSON.object([]))
+    }
+
+    private func confirmEmail(_ request: Request, context: AppRequestContext) async throws -> some ResponseGenerator {
+        var request = request
+        try await verify(token: try await request.decodeJSON(as: TokenBody.self, context: context).token, client: context.client(request))
+        return JSON.object([])
+    }
+
+    private func requestPasswordReset(_ request: Request, context: AppRequestContext) async throws -> some ResponseGenerator {
+        var request = request
+        let body = try await request.decodeJSON(as: ResetRequest.self, context: context)
+        guard let login = (body.login ?? body.email)?.trimmingCharacters(in: .whitespaces), !login.isEmpty else {
+            throw APIError.validation(["login": ["This field is required."]])
         }
+        try await requestReset(login: login, client: context.client(request))
+        return EditedResponse(status: .accepted, response: JSON.object([]))
+    }
+
+    private func confirmPasswordReset(_ request: Request, context: AppRequestContext) async throws -> some ResponseGenerator {
+        var request = request
+        let body = try await request.decodeJSON(as: ResetConfirmation.self, context: context)
+        try await confirmReset(token: body.token, newPassword: body.new_password, client: context.client(request))
+        return HTTPResponse.Status.noContent
     }
 }

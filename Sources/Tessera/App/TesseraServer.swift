@@ -93,7 +93,7 @@ public struct TesseraServer: Sendable {
         if let throttle = settings.server.throttle {
             router.add(middleware: ThrottleMiddleware(limiter: limiter, limit: throttle))
         }
-        OperationsRoutes(database: database, keys: keys).addRoutes(to: routes)
+        OperationsRoutes(database: database, keys: keys, catalog: routes.catalog).addRoutes(to: routes)
         accounts.addRoutes(to: routes)
         sessions.addRoutes(to: routes)
         recovery.addRoutes(to: routes)

@@ -5,10 +5,14 @@ import Hummingbird
 protocol QueryFilter: Decodable {
     /// The longest value each parameter may have, where it is not `QueryLimits.maxLength`.
     static var maxLengths: [String: Int] { get }
+    /// What a 400 says of a parameter whose value does not parse, where "Invalid value." would not
+    /// tell the client what we expected.
+    static var invalidValueMessages: [String: String] { get }
 }
 
 extension QueryFilter {
     static var maxLengths: [String: Int] { [:] }
+    static var invalidValueMessages: [String: String] { [:] }
 }
 
 enum QueryLimits {
@@ -30,7 +34,7 @@ extension Request {
         do {
             return try URLEncodedFormDecoder().decode(Filter.self, from: uri.query ?? "")
         } catch let error as DecodingError {
-            throw APIError(decodingQuery: error)
+            throw APIError(decodingQuery: error, messages: Filter.invalidValueMessages)
         } catch {
             throw APIError.validation("Malformed query string.")
         }
@@ -39,7 +43,8 @@ extension Request {
 
 extension APIError {
     /// A query parameter is text: what JSON calls a type mismatch is a value that does not parse.
-    init(decodingQuery error: DecodingError) {
+    /// `messages` says what to answer about such a value, by parameter.
+    init(decodingQuery error: DecodingError, messages: [String: String]) {
         func field(_ path: [any CodingKey]) -> String {
             path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
         }
@@ -49,19 +54,10 @@ extension APIError {
         case .typeMismatch(_, let context) where !context.codingPath.isEmpty,
             .valueNotFound(_, let context) where !context.codingPath.isEmpty,
             .dataCorrupted(let context) where !context.codingPath.isEmpty:
-            self = .validation([field(context.codingPath): ["Invalid value."]])
+            let name = field(context.codingPath)
+            self = .validation([name: [messages[name] ?? "Invalid value."]])
         default:
             self = .validation("Malformed query string.")
         }
-    }
-}
-
-extension Request {
-    /// A query parameter as text, or nil when it is absent, bounded like `decodeQuery`'s values.
-    func queryText(_ name: String, maxLength: Int = 200) throws(APIError) -> String? {
-        guard let value = uri.queryParameters[Substring(name)].map(String.init) else { return nil }
-        guard value.count <= maxLength else { throw APIError.validation([name: ["Ensure this value has at most \(maxLength) characters."]]) }
-        guard !value.contains("\0") else { throw APIError.validation([name: ["Text may not contain NUL characters."]]) }
-        return value
     }
 }

@@ -101,7 +101,7 @@ struct RouteTable {
     /// A route anyone may call.
     func open<Output: ResponseGenerator>(
         _ operation: APIOperation,
-        _ handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Output
+        use handler: @escaping @Sendable (Request, AppRequestContext) async throws -> Output
     ) {
         catalog.append(operation)
         router.on(RouterPath(operation.routerPath), method: operation.method, use: handler)
@@ -110,7 +110,7 @@ struct RouteTable {
     /// A route that needs a valid access token of a live session, and its permission if it names one.
     func signedIn<Output: ResponseGenerator>(
         _ operation: APIOperation,
-        _ handler: @escaping @Sendable (Request, SignedInContext) async throws -> Output
+        use handler: @escaping @Sendable (Request, SignedInContext) async throws -> Output
     ) {
         var operation = operation
         operation.access = .signedIn
