@@ -417,7 +417,7 @@ struct TokenSecurityTests {
         }
     }
 
-    @Test("a token signed under one algorithm is refused by an app configured with another", arguments: TestDatabase.once)
+    @Test("a token signed under one algorithm is refused by an app configured with another", arguments: TestDatabase.sharedByInstances)
     func onlyTheConfiguredAlgorithm(_ database: TestDatabase) async throws {
         let algorithms = ["ES256", "EdDSA", "HS256"]
         let secret = "another-test-only-hs256-secret-32-bytes-plus"

@@ -107,7 +107,9 @@ extension UserAdministration {
     private func listUsers(_ request: Request, context: SignedInContext) async throws -> some ResponseGenerator {
         let page = try PageRequest(request)
         let query = try request.decodeQuery(as: UserListFilter.self)
-        let (total, users) = try await list(Filter(status: query.status, role: query.role, text: query.q), page: page)
+        // A query string's `+` is a space: an unescaped `?q=+7918…` still finds the phone.
+        let text = query.q?.trimmingCharacters(in: .whitespaces)
+        let (total, users) = try await list(Filter(status: query.status, role: query.role, text: text), page: page)
         return try Page(users, count: total, page: page, request: request)
     }
 

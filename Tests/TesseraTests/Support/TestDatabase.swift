@@ -22,6 +22,11 @@ enum TestDatabase: String, CaseIterable, Sendable, CustomTestStringConvertible {
     /// For cases whose behaviour does not depend on the database: they run once.
     static let once: [TestDatabase] = [.sqlite]
 
+    /// For cases that need several instances on one database but test something else: once, on the
+    /// engine that serves several instances (SQLite serves one; three apps' writers on one file
+    /// under a loaded test run wait on each other past the busy timeout).
+    static var sharedByInstances: [TestDatabase] { postgresURL == nil ? [.sqlite] : [.postgres] }
+
     /// The throwaway databases of the running test (see `ThrowawayDatabases`).
     @TaskLocal static var made: MadeDatabases?
 
