@@ -10,7 +10,7 @@ import Testing
 /// SPEC §5 abuse protection: account lockout with growing waits, per-address and per-login rate
 /// limits on token, register and reset, general throttles, and which address counts behind
 /// trusted proxies. Every refusal is 429 `rate_limited` with `Retry-After`.
-@Suite("Abuse protection", .throwawayDatabases, .throwawayDatabases)
+@Suite("Abuse protection", .throwawayDatabases)
 struct AbuseProtectionTests {
     static let lockout = ["RATE_LIMITS": "on", "LOCKOUT_FAILURES": "3", "LOCKOUT_WAIT": "1m", "LOCKOUT_MAX_WAIT": "5m"]
     /// Loopback in every spelling the live test server may see.

@@ -8,7 +8,7 @@ import Testing
 
 /// SPEC §5 RBAC: the built-in catalogue, CRUD of resources, actions, permissions and roles,
 /// `authz/check` and `me/permissions`, escalation rules, and that changes hold on the next request.
-@Suite("AccessControl", .throwawayDatabases, .throwawayDatabases)
+@Suite("AccessControl", .throwawayDatabases)
 struct AccessControlTests {
     static let builtInRoles = ["admin", "supervisor", "specialist", "client"]
     static let builtInResources = ["users", "roles", "permissions", "resources", "actions", "sessions", "registrations", "audit"]

@@ -8,7 +8,7 @@ import Testing
 
 /// SPEC §5 audit log (security events with ip, user agent and time, for admins, never a secret)
 /// and SPEC §2/§8 Prometheus metrics.
-@Suite("Audit and metrics", .throwawayDatabases, .throwawayDatabases)
+@Suite("Audit and metrics", .throwawayDatabases)
 struct AuditAndMetricsTests {
     static let userAgent = "AuditTests/1.0 (Flutter)"
     static let wrongPassword = "Wrong-Horse-Battery-1"

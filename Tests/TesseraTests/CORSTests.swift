@@ -4,7 +4,7 @@ import Testing
 
 @testable import Tessera
 
-@Suite("CORS", .throwawayDatabases, .throwawayDatabases)
+@Suite("CORS", .throwawayDatabases)
 struct CORSTests {
     @Test("allowed origins get CORS headers and preflights; others get none")
     func origins() async throws {

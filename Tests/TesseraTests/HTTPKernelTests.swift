@@ -8,7 +8,7 @@ import Testing
 /// SPEC §1-§3 conventions every endpoint shares: the error body, JSON input handling, 404/405,
 /// trailing slashes, the operational endpoints, and an OpenAPI document provably in sync with the
 /// route table.
-@Suite("HTTP kernel", .throwawayDatabases, .throwawayDatabases)
+@Suite("HTTP kernel", .throwawayDatabases)
 struct HTTPKernelTests {
     // MARK: JSON input
 

@@ -9,7 +9,7 @@ import Testing
 
 /// Hostile input: numbers out of range, NUL characters and oversized strings get a 400 or 404 with
 /// SPEC's error body, never a crash, a 500 or a row keyed by them (SPEC §8).
-@Suite("Hostile input", .throwawayDatabases, .throwawayDatabases)
+@Suite("Hostile input", .throwawayDatabases)
 struct HostileInputTests {
     static let lists = [
         "/api/v1/me/sessions", "/api/v1/users", "/api/v1/registrations", "/api/v1/audit", "/api/v1/resources", "/api/v1/actions",
@@ -114,7 +114,7 @@ struct HostileInputTests {
 }
 
 /// SPEC §4: a stolen access token must not become a stolen account.
-@Suite("Account takeover", .throwawayDatabases, .throwawayDatabases)
+@Suite("Account takeover", .throwawayDatabases)
 struct AccountTakeoverTests {
     static let newPassword = "Copper-Meadow-Lantern-84"
 
@@ -252,7 +252,7 @@ struct AccountTakeoverTests {
 }
 
 /// SPEC §5: nobody hands out or moves authority they do not hold, by any door.
-@Suite("RBAC side doors", .throwawayDatabases, .throwawayDatabases)
+@Suite("RBAC side doors", .throwawayDatabases)
 struct RBACSideDoorTests {
     @Test("renaming or deleting a resource, an action or a role needs every permission it changes", arguments: TestDatabase.all)
     func renameAndDelete(_ database: TestDatabase) async throws {
@@ -376,7 +376,7 @@ struct RBACSideDoorTests {
 
 /// The signing keys: a rotation reaches running instances, a retired key is trusted nowhere, and
 /// made-up key ids cost nothing.
-@Suite("Signing keys", .throwawayDatabases, .throwawayDatabases)
+@Suite("Signing keys", .throwawayDatabases)
 struct SigningKeyTests {
     @Test("keys rotate reaches a running instance without a restart; a key no longer kept is no longer trusted", arguments: TestDatabase.all)
     func rotationReachesRunningInstance(_ database: TestDatabase) async throws {
@@ -430,7 +430,7 @@ struct SigningKeyTests {
 }
 
 /// Mail and tokens at rest, and the answers that carry tokens.
-@Suite("Secrets at rest", .throwawayDatabases, .throwawayDatabases)
+@Suite("Secrets at rest", .throwawayDatabases)
 struct SecretsAtRestTests {
     @Test("a delivered message's body (which holds a live link) is not kept", arguments: TestDatabase.all)
     func deliveredBodyDropped(_ database: TestDatabase) async throws {
@@ -475,7 +475,7 @@ struct SecretsAtRestTests {
 }
 
 /// Housekeeping keeps every table bounded; client addresses are read the way proxies write them.
-@Suite("Housekeeping", .throwawayDatabases, .throwawayDatabases)
+@Suite("Housekeeping", .throwawayDatabases)
 struct HousekeepingTests {
     @Test(
         "expired windows, failures, one-time tokens, ended sessions and delivered mail are pruned; what still matters stays",

@@ -56,7 +56,7 @@ extension TestClientProtocol {
     }
 }
 
-@Suite("Login", .throwawayDatabases, .throwawayDatabases)
+@Suite("Login", .throwawayDatabases)
 struct LoginTests {
     @Test("by e-mail and username in any case, and the token response shape", arguments: TestDatabase.all)
     func emailAndUsername(_ database: TestDatabase) async throws {

@@ -15,11 +15,12 @@ struct MigrationHistoryTests {
         2: "224dcb2c56ff76457435d4feec54e09ed19eb83c97755ac0c386b49dddb2cf2b",
         3: "385bf460559086ff751f92f1d2d6bca2180cbc4279e45cc0d8560ef0e4e2cbfa",
         4: "2713798d62df1bb3b5d972c842d1ede58e592f1570341db3fe64d110ebe3851d",
+        5: "a6097ecfe255c02955165e5683eef12958dde37ed7336ec8279b40e12510ef16",
     ]
 
     static func fingerprint(_ migration: Migration) -> String {
         let text = [SQLDialect.sqlite, .postgres].map { dialect in
-            "-- \(dialect.rawValue)\n" + migration.sql(ColumnTypes(dialect)).joined(separator: "\n;\n")
+            "-- \(dialect.rawValue)\n" + migration.sql(dialect).joined(separator: "\n;\n")
         }.joined(separator: "\n")
         return SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
     }

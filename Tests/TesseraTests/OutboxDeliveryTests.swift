@@ -519,7 +519,7 @@ private struct RecordingLogHandler: LogHandler {
     }
 }
 
-@Suite("Outbox failure classes", .throwawayDatabases, .throwawayDatabases)
+@Suite("Outbox failure classes", .throwawayDatabases)
 struct OutboxFailureClassTests {
     @Test("a refused recipient is final; refused credentials and network errors are retried")
     func permanence() {

@@ -65,7 +65,7 @@ enum LegacyHash: String, CaseIterable, Sendable, CustomTestStringConvertible {
     }
 }
 
-@Suite("Password hashing", .throwawayDatabases, .throwawayDatabases)
+@Suite("Password hashing", .throwawayDatabases)
 struct PasswordHasherTests {
     static let hasher = PasswordHasher()
     static let currentPrefix = "$argon2id$v=19$m=7168,t=5,p=1$"
@@ -231,7 +231,7 @@ struct PasswordHasherTests {
     }
 }
 
-@Suite("Password policy", .throwawayDatabases, .throwawayDatabases)
+@Suite("Password policy", .throwawayDatabases)
 struct PasswordPolicyTests {
     let policy = PasswordPolicy()
 

@@ -74,7 +74,7 @@ extension TestClientProtocol {
     }
 }
 
-@Suite("Profile", .throwawayDatabases, .throwawayDatabases)
+@Suite("Profile", .throwawayDatabases)
 struct ProfileTests {
     @Test("GET /api/v1/me answers the caller; without a token 401", arguments: TestDatabase.all)
     func me(_ database: TestDatabase) async throws {

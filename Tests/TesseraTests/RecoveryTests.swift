@@ -9,7 +9,7 @@ import Testing
 
 /// SPEC §5 e-mail verification and password reset: single-use, expiring tokens that travel as
 /// `token=` in links starting at TESSERA_PUBLIC_URL, stored only as their SHA-256.
-@Suite("Recovery", .throwawayDatabases, .throwawayDatabases)
+@Suite("Recovery", .throwawayDatabases)
 struct RecoveryTests {
     static let publicURL = "https://auth.example.com"
     static let newPassword = "Copper-Meadow-Lantern-84"

@@ -8,7 +8,7 @@ import Testing
 /// SPEC §4 refresh rules: single-use refresh tokens, a reuse grace for clients that fired twice,
 /// reuse after it ends the session, and concurrency never forks a session. Ported from GoTrue's
 /// TestRefreshTokenReuseRevocation and friends.
-@Suite("Refresh rotation", .throwawayDatabases, .throwawayDatabases)
+@Suite("Refresh rotation", .throwawayDatabases)
 struct RefreshRotationTests {
     /// The default `REFRESH_REUSE_GRACE`.
     static let grace: TimeInterval = 10

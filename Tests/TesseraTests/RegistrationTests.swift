@@ -50,7 +50,7 @@ private func isRFC3339(_ value: Any?) -> Bool {
     return formatter.date(from: text) != nil
 }
 
-@Suite("Registration", .throwawayDatabases, .throwawayDatabases)
+@Suite("Registration", .throwawayDatabases)
 struct RegistrationTests {
     @Test("201 with the user of SPEC §4 and a token pair", arguments: TestDatabase.all)
     func registers(_ database: TestDatabase) async throws {

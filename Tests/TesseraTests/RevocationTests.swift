@@ -10,7 +10,7 @@ import Testing
 /// (CPU-only), yet a revoked session is refused on the next request — on this instance as the
 /// revoking response returns, on every other PostgreSQL instance as soon as the NOTIFY arrives,
 /// and through the database whenever the list cannot answer.
-@Suite("Revocation list", .throwawayDatabases, .throwawayDatabases)
+@Suite("Revocation list", .throwawayDatabases)
 struct RevocationTests {
     @Test("a revocation is in the list as its response returns; a live session is not", arguments: TestDatabase.all)
     func revokedOnThisInstance(_ database: TestDatabase) async throws {

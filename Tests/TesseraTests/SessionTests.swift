@@ -7,7 +7,7 @@ import Testing
 
 /// SPEC §4 sessions: what a login records, listing and ending sessions, and that every way of
 /// ending one (logout, revoke, revoke-all, session delete, password change) is immediate.
-@Suite("Sessions", .throwawayDatabases, .throwawayDatabases)
+@Suite("Sessions", .throwawayDatabases)
 struct SessionTests {
     @Test("a login records the user agent; the list is paginated and marks the caller's session", arguments: TestDatabase.all)
     func listSessions(_ database: TestDatabase) async throws {

@@ -4,7 +4,7 @@ import Testing
 
 @testable import Tessera
 
-@Suite("Smoke", .throwawayDatabases, .throwawayDatabases)
+@Suite("Smoke", .throwawayDatabases)
 struct SmokeTests {
     @Test("register, sign in and read /me", arguments: TestDatabase.all)
     func registerLoginMe(_ database: TestDatabase) async throws {

@@ -10,7 +10,7 @@ import Testing
 /// SPEC §4 "Tokens": what a forged, tampered, expired, misdirected or mistyped token gets, which
 /// claims a real one carries, and that each signing algorithm works end to end on its own and
 /// only on its own.
-@Suite("Token security", .throwawayDatabases, .throwawayDatabases)
+@Suite("Token security", .throwawayDatabases)
 struct TokenSecurityTests {
     // MARK: Forgeries
 

@@ -8,7 +8,7 @@ import Testing
 
 /// SPEC §5 users admin and approval: listing and filtering users, changing them (disabling ends
 /// every session at once), their sessions, and deciding on pending sign-ups with a mail either way.
-@Suite("User administration", .throwawayDatabases, .throwawayDatabases)
+@Suite("User administration", .throwawayDatabases)
 struct UserAdministrationTests {
     @Test("GET /users filters by status, role and text (case-insensitive) and paginates", arguments: TestDatabase.all)
     func listAndFilter(_ database: TestDatabase) async throws {

@@ -10,7 +10,7 @@ import Testing
 /// `GET /api/v1/me` answers from memory, and every change to what it shows — the profile, the
 /// account kind and status, the last login, the user's roles, a role's code name — is there on the
 /// next request: on this instance as the change commits, on other PostgreSQL instances through NOTIFY.
-@Suite("User cache", .throwawayDatabases, .throwawayDatabases)
+@Suite("User cache", .throwawayDatabases)
 struct UserCacheTests {
     @Test("/me comes from memory; every change through the API shows on the next request", arguments: TestDatabase.all)
     func changesShowAtOnce(_ database: TestDatabase) async throws {

@@ -125,11 +125,6 @@ struct AccountFields {
 
     /// Names go into mail greetings and headers: one line, no control characters.
     static func name(_ field: String, _ raw: String?, _ errors: inout FieldErrors) -> String {
-        let name = (raw ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        if name.count > 150 { errors.add(field, "Ensure this field has no more than 150 characters.") }
-        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) {
-            errors.add(field, "A name is one line of text without control characters.")
-        }
-        return name
+        errors.text(field, raw, maxLength: 150)
     }
 }

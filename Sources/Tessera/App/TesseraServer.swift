@@ -22,6 +22,8 @@ public struct TesseraServer: Sendable {
     let revocations: Revocations
     let housekeeping: Housekeeping
     let readiness: Readiness
+    let catalog: CatalogService
+    let profiles: ProfileService
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
         let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
@@ -50,6 +52,8 @@ public struct TesseraServer: Sendable {
         let administration = UserAdministration(
             database: database, users: users, sessions: sessions, access: accessControl, audit: audit, mail: mail, clock: clock)
         let access = AccessService(database: database, store: accessStore, access: accessControl, audit: audit, users: users)
+        let catalog = CatalogService(
+            database: database, store: CatalogStore(dialect: database.dialect), users: users, access: accessControl, clock: clock)
         let transport: any MailTransport =
             if let url = settings.mail.smtpURL, let configuration = SMTPConfiguration(url: url) {
                 SMTPClient(configuration: configuration)
@@ -67,7 +71,10 @@ public struct TesseraServer: Sendable {
         return TesseraServer(
             settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts,
             recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox,
-            revocations: revocations, housekeeping: housekeeping, readiness: readiness)
+            revocations: revocations, housekeeping: housekeeping, readiness: readiness,
+            catalog: catalog,
+            profiles: ProfileService(
+                database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL, clock: clock))
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and
@@ -100,6 +107,8 @@ public struct TesseraServer: Sendable {
         access.addRoutes(to: routes)
         administration.addRoutes(to: routes)
         audit.addRoutes(to: routes)
+        catalog.addRoutes(to: routes)
+        profiles.addRoutes(to: routes)
         return (router, routes.catalog)
     }
 

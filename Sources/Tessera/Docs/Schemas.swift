@@ -24,153 +24,154 @@ enum Schemas {
             ], required: ["count", "next", "previous", "results"])
     }
 
-    static let all: [(String, JSON)] = [
-        (
-            "Error",
-            object(
-                [
-                    ("detail", string), ("code", string),
-                    ("fields", ["type": "object", "additionalProperties": ["type": "array", "items": string]]),
-                ], required: ["detail", "code"])
-        ),
-        (
-            "User",
-            object(
-                [
-                    ("id", uuid), ("email", nullableString), ("phone", ["type": ["string", "null"], "description": "E.164"]),
-                    ("username", nullableString), ("first_name", string), ("last_name", string), ("middle_name", string),
-                    ("role", ["type": "string", "enum": ["client", "specialist"]]), ("roles", ["type": "array", "items": string]),
-                    ("status", ["type": "string", "enum": ["active", "pending", "rejected", "disabled"]]),
-                    ("email_verified", ["type": "boolean"]), ("phone_verified", ["type": "boolean"]), ("date_joined", dateTime),
-                    ("last_login", ["type": ["string", "null"], "format": "date-time"]),
-                ],
-                required: [
-                    "id", "email", "phone", "username", "first_name", "last_name", "middle_name", "role", "roles", "status",
-                    "email_verified", "phone_verified", "date_joined", "last_login",
+    static let all: [(String, JSON)] =
+        [
+            (
+                "Error",
+                object(
+                    [
+                        ("detail", string), ("code", string),
+                        ("fields", ["type": "object", "additionalProperties": ["type": "array", "items": string]]),
+                    ], required: ["detail", "code"])
+            ),
+            (
+                "User",
+                object(
+                    [
+                        ("id", uuid), ("email", nullableString), ("phone", ["type": ["string", "null"], "description": "E.164"]),
+                        ("username", nullableString), ("first_name", string), ("last_name", string), ("middle_name", string),
+                        ("role", ["type": "string", "enum": ["client", "specialist"]]), ("roles", ["type": "array", "items": string]),
+                        ("status", ["type": "string", "enum": ["active", "pending", "rejected", "disabled"]]),
+                        ("email_verified", ["type": "boolean"]), ("phone_verified", ["type": "boolean"]), ("date_joined", dateTime),
+                        ("last_login", ["type": ["string", "null"], "format": "date-time"]),
+                    ],
+                    required: [
+                        "id", "email", "phone", "username", "first_name", "last_name", "middle_name", "role", "roles", "status",
+                        "email_verified", "phone_verified", "date_joined", "last_login",
+                    ])
+            ),
+            (
+                "RegisterRequest",
+                object(
+                    [
+                        ("email", ["type": "string", "format": "email", "maxLength": 254]), ("phone", text(40)),
+                        ("username", ["type": "string", "pattern": "^[\\w.+-]{1,150}$"]), ("password", password), ("password2", password),
+                        ("first_name", name), ("last_name", name), ("middle_name", name),
+                        ("role", ["type": "string", "enum": ["client", "specialist"], "default": "client"]),
+                    ], required: ["password"])
+            ),
+            ("Registration", object([("user", ref("User")), ("access", string), ("refresh", string)], required: ["user"])),
+            (
+                "LoginRequest",
+                object(
+                    [
+                        ("login", ["type": "string", "description": "E-mail, phone or username", "maxLength": 254]), ("email", text(254)),
+                        ("phone", text(40)), ("username", text(150)), ("password", ["type": "string", "maxLength": 1024]),
+                    ], required: ["password"])
+            ),
+            (
+                "TokenGrant",
+                object(
+                    [
+                        ("access", string), ("refresh", string), ("token_type", ["type": "string", "const": "Bearer"]),
+                        ("expires_in", ["type": "integer", "description": "Seconds until the access token expires"]),
+                        ("refresh_expires_in", ["type": "integer"]), ("user", ref("User")),
+                    ], required: ["access", "refresh", "token_type", "expires_in", "refresh_expires_in", "user"])
+            ),
+            (
+                "ProfileChange",
+                object([
+                    ("email", nullableString), ("phone", nullableString), ("username", nullableString), ("first_name", nullableString),
+                    ("last_name", nullableString), ("middle_name", nullableString),
+                    ("current_password", ["type": "string", "description": "Needed to change email, phone or username"]),
                 ])
-        ),
-        (
-            "RegisterRequest",
-            object(
-                [
-                    ("email", ["type": "string", "format": "email", "maxLength": 254]), ("phone", text(40)),
-                    ("username", ["type": "string", "pattern": "^[\\w.+-]{1,150}$"]), ("password", password), ("password2", password),
-                    ("first_name", name), ("last_name", name), ("middle_name", name),
-                    ("role", ["type": "string", "enum": ["client", "specialist"], "default": "client"]),
-                ], required: ["password"])
-        ),
-        ("Registration", object([("user", ref("User")), ("access", string), ("refresh", string)], required: ["user"])),
-        (
-            "LoginRequest",
-            object(
-                [
-                    ("login", ["type": "string", "description": "E-mail, phone or username", "maxLength": 254]), ("email", text(254)),
-                    ("phone", text(40)), ("username", text(150)), ("password", ["type": "string", "maxLength": 1024]),
-                ], required: ["password"])
-        ),
-        (
-            "TokenGrant",
-            object(
-                [
-                    ("access", string), ("refresh", string), ("token_type", ["type": "string", "const": "Bearer"]),
-                    ("expires_in", ["type": "integer", "description": "Seconds until the access token expires"]),
-                    ("refresh_expires_in", ["type": "integer"]), ("user", ref("User")),
-                ], required: ["access", "refresh", "token_type", "expires_in", "refresh_expires_in", "user"])
-        ),
-        (
-            "ProfileChange",
-            object([
-                ("email", nullableString), ("phone", nullableString), ("username", nullableString), ("first_name", nullableString),
-                ("last_name", nullableString), ("middle_name", nullableString),
-                ("current_password", ["type": "string", "description": "Needed to change email, phone or username"]),
-            ])
-        ),
-        ("PasswordChange", object([("current_password", string), ("new_password", string)], required: ["current_password", "new_password"])),
-        ("RefreshRequest", object([("refresh", string)], required: ["refresh"])),
-        ("VerifyRequest", object([("token", string)], required: ["token"])),
-        ("RevokeAllRequest", object([("keep_current", ["type": "boolean", "default": false])])),
-        ("RevokedCount", object([("revoked", ["type": "integer"])], required: ["revoked"])),
-        (
-            "Session",
-            object(
-                [
-                    ("id", uuid), ("created_at", dateTime), ("last_used_at", dateTime), ("expires_at", dateTime), ("ip_address", string),
-                    ("user_agent", string), ("current", ["type": "boolean"]),
-                ], required: ["id", "created_at", "last_used_at", "expires_at", "ip_address", "user_agent", "current"])
-        ),
-        ("SessionPage", page(of: "Session")),
-        ("Empty", object([])),
-        ("Health", object([("status", string)], required: ["status"])),
-        ("Ready", object([("status", string), ("database", string)], required: ["status", "database"])),
-        ("JWKS", object([("keys", ["type": "array", "items": ["type": "object"]])], required: ["keys"])),
-        (
-            "CatalogueEntry",
-            object(
-                [("id", uuid), ("code_name", string), ("name", string), ("description", string), ("built_in", ["type": "boolean"])],
-                required: ["id", "code_name", "name", "description", "built_in"])
-        ),
-        ("CataloguePage", page(of: "CatalogueEntry")),
-        (
-            "CatalogueChange",
-            object([("code_name", ["type": "string", "pattern": "^[a-z][a-z0-9_.-]{0,63}$"]), ("name", string), ("description", string)])
-        ),
-        ("Permission", object([("id", uuid), ("resource", string), ("action", string)], required: ["id", "resource", "action"])),
-        ("PermissionPage", page(of: "Permission")),
-        ("PermissionChange", object([("resource", string), ("action", string)], required: ["resource", "action"])),
-        (
-            "Role",
-            object(
-                [
-                    ("id", uuid), ("code_name", string), ("name", string), ("description", string), ("built_in", ["type": "boolean"]),
+            ),
+            ("PasswordChange", object([("current_password", string), ("new_password", string)], required: ["current_password", "new_password"])),
+            ("RefreshRequest", object([("refresh", string)], required: ["refresh"])),
+            ("VerifyRequest", object([("token", string)], required: ["token"])),
+            ("RevokeAllRequest", object([("keep_current", ["type": "boolean", "default": false])])),
+            ("RevokedCount", object([("revoked", ["type": "integer"])], required: ["revoked"])),
+            (
+                "Session",
+                object(
+                    [
+                        ("id", uuid), ("created_at", dateTime), ("last_used_at", dateTime), ("expires_at", dateTime), ("ip_address", string),
+                        ("user_agent", string), ("current", ["type": "boolean"]),
+                    ], required: ["id", "created_at", "last_used_at", "expires_at", "ip_address", "user_agent", "current"])
+            ),
+            ("SessionPage", page(of: "Session")),
+            ("Empty", object([])),
+            ("Health", object([("status", string)], required: ["status"])),
+            ("Ready", object([("status", string), ("database", string)], required: ["status", "database"])),
+            ("JWKS", object([("keys", ["type": "array", "items": ["type": "object"]])], required: ["keys"])),
+            (
+                "CatalogueEntry",
+                object(
+                    [("id", uuid), ("code_name", string), ("name", string), ("description", string), ("built_in", ["type": "boolean"])],
+                    required: ["id", "code_name", "name", "description", "built_in"])
+            ),
+            ("CataloguePage", page(of: "CatalogueEntry")),
+            (
+                "CatalogueChange",
+                object([("code_name", ["type": "string", "pattern": "^[a-z][a-z0-9_.-]{0,63}$"]), ("name", string), ("description", string)])
+            ),
+            ("Permission", object([("id", uuid), ("resource", string), ("action", string)], required: ["id", "resource", "action"])),
+            ("PermissionPage", page(of: "Permission")),
+            ("PermissionChange", object([("resource", string), ("action", string)], required: ["resource", "action"])),
+            (
+                "Role",
+                object(
+                    [
+                        ("id", uuid), ("code_name", string), ("name", string), ("description", string), ("built_in", ["type": "boolean"]),
+                        ("permissions", ["type": "array", "items": uuid]),
+                    ], required: ["id", "code_name", "name", "description", "built_in", "permissions"])
+            ),
+            ("RolePage", page(of: "Role")),
+            (
+                "RoleChange",
+                object([
+                    ("code_name", ["type": "string", "pattern": "^[a-z][a-z0-9_.-]{0,63}$"]), ("name", string), ("description", string),
                     ("permissions", ["type": "array", "items": uuid]),
-                ], required: ["id", "code_name", "name", "description", "built_in", "permissions"])
-        ),
-        ("RolePage", page(of: "Role")),
-        (
-            "RoleChange",
-            object([
-                ("code_name", ["type": "string", "pattern": "^[a-z][a-z0-9_.-]{0,63}$"]), ("name", string), ("description", string),
-                ("permissions", ["type": "array", "items": uuid]),
-            ])
-        ),
-        ("RoleAssignment", object([("roles", ["type": "array", "items": string])], required: ["roles"])),
-        (
-            "MyPermissions",
-            object(
-                [
-                    ("roles", ["type": "array", "items": string]), ("admin", ["type": "boolean"]),
-                    ("permissions", ["type": "array", "items": object([("resource", string), ("action", string)])]),
-                ], required: ["roles", "admin", "permissions"])
-        ),
-        ("Decision", object([("allowed", ["type": "boolean"])], required: ["allowed"])),
-        ("UserPage", page(of: "User")),
-        (
-            "UserAdminChange",
-            object([
-                ("status", ["type": "string", "enum": ["active", "pending", "rejected", "disabled"]]),
-                ("role", ["type": "string", "enum": ["client", "specialist"]]), ("first_name", string), ("last_name", string),
-                ("middle_name", string), ("email_verified", ["type": "boolean"]), ("phone_verified", ["type": "boolean"]),
-            ])
-        ),
-        (
-            "RegistrationDecision",
-            object([("action", ["type": "string", "enum": ["accept", "reject"]]), ("reason", string)], required: ["action"])
-        ),
-        (
-            "AuditEntry",
-            object(
-                [
-                    ("id", uuid), ("at", dateTime), ("event", string), ("user_id", ["type": ["string", "null"], "format": "uuid"]),
-                    ("actor_id", ["type": ["string", "null"], "format": "uuid"]), ("ip_address", string), ("user_agent", string),
-                    ("detail", ["type": "object", "additionalProperties": string]),
-                ], required: ["id", "at", "event", "user_id", "actor_id", "ip_address", "user_agent", "detail"])
-        ),
-        ("AuditPage", page(of: "AuditEntry")),
-        ("TokenRequest", object([("token", string)], required: ["token"])),
-        ("ResetRequest", object([("login", ["type": "string", "description": "E-mail, phone or username"])], required: ["login"])),
-        ("ResetConfirmation", object([("token", string), ("new_password", string)], required: ["token", "new_password"])),
-        ("Metrics", ["type": "string", "description": "Prometheus text format"]),
-        ("OpenAPI", ["type": "object", "description": "This document"]),
-        ("HTML", ["type": "string"]),
-    ]
+                ])
+            ),
+            ("RoleAssignment", object([("roles", ["type": "array", "items": string])], required: ["roles"])),
+            (
+                "MyPermissions",
+                object(
+                    [
+                        ("roles", ["type": "array", "items": string]), ("admin", ["type": "boolean"]),
+                        ("permissions", ["type": "array", "items": object([("resource", string), ("action", string)])]),
+                    ], required: ["roles", "admin", "permissions"])
+            ),
+            ("Decision", object([("allowed", ["type": "boolean"])], required: ["allowed"])),
+            ("UserPage", page(of: "User")),
+            (
+                "UserAdminChange",
+                object([
+                    ("status", ["type": "string", "enum": ["active", "pending", "rejected", "disabled"]]),
+                    ("role", ["type": "string", "enum": ["client", "specialist"]]), ("first_name", string), ("last_name", string),
+                    ("middle_name", string), ("email_verified", ["type": "boolean"]), ("phone_verified", ["type": "boolean"]),
+                ])
+            ),
+            (
+                "RegistrationDecision",
+                object([("action", ["type": "string", "enum": ["accept", "reject"]]), ("reason", string)], required: ["action"])
+            ),
+            (
+                "AuditEntry",
+                object(
+                    [
+                        ("id", uuid), ("at", dateTime), ("event", string), ("user_id", ["type": ["string", "null"], "format": "uuid"]),
+                        ("actor_id", ["type": ["string", "null"], "format": "uuid"]), ("ip_address", string), ("user_agent", string),
+                        ("detail", ["type": "object", "additionalProperties": string]),
+                    ], required: ["id", "at", "event", "user_id", "actor_id", "ip_address", "user_agent", "detail"])
+            ),
+            ("AuditPage", page(of: "AuditEntry")),
+            ("TokenRequest", object([("token", string)], required: ["token"])),
+            ("ResetRequest", object([("login", ["type": "string", "description": "E-mail, phone or username"])], required: ["login"])),
+            ("ResetConfirmation", object([("token", string), ("new_password", string)], required: ["token", "new_password"])),
+            ("Metrics", ["type": "string", "description": "Prometheus text format"]),
+            ("OpenAPI", ["type": "object", "description": "This document"]),
+            ("HTML", ["type": "string"]),
+        ] + marketplace
 }

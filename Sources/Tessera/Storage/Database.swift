@@ -76,6 +76,11 @@ public struct DatabaseUnavailable: Error, Sendable, CustomStringConvertible {
     public var description: String { "database unavailable: \(reason)" }
 }
 
+/// Thrown when a write breaks an exclusion constraint (`SQLDialect.noOverlap`), named here.
+public struct OverlapViolation: Error, Sendable {
+    public let constraint: String
+}
+
 /// Thrown when a write breaks a unique constraint; `column` names the first column of the index.
 public struct UniqueViolation: Error, Sendable {
     public let column: String

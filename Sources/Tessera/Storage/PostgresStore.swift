@@ -149,6 +149,8 @@ final class PostgresStore: Database {
             return try await body()
         } catch let error as PSQLError where Self.meansUnavailable(error) {
             throw DatabaseUnavailable(reason: "\(error.code)\(error.serverInfo?[.message].map { ": \($0)" } ?? "")")
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23P01" {
+            throw OverlapViolation(constraint: error.serverInfo?[.constraintName] ?? "")
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             // detail: "Key (email_key)=(a@b.c) already exists."
             let detail = error.serverInfo?[.detail] ?? ""

@@ -7,17 +7,25 @@ public enum SQLDialect: String, Sendable {
     case sqlite
     case postgres
 
-    var columnTypes: ColumnTypes { ColumnTypes(self) }
+    /// Column types: a UUID, an instant, raw bytes.
+    var id: String { self == .postgres ? "UUID" : "TEXT" }
+    var time: String { self == .postgres ? "TIMESTAMPTZ" : "REAL" }
+    var bytes: String { self == .postgres ? "BYTEA" : "BLOB" }
 
     /// `column` contains `text`, ignoring case: `ILIKE` on PostgreSQL, and on SQLite `LIKE` over
     /// `unicode_lower` (installed by `SQLiteStore`), since SQLite folds only ASCII itself.
     func contains(_ column: String, _ text: String) -> any SQLExpression {
+        contains(SQLIdentifier(column), text)
+    }
+
+    /// `contains` over any expression: a qualified column, a `COALESCE`.
+    func contains(_ column: any SQLExpression, _ text: String) -> any SQLExpression {
         let escaped = text.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
             .replacingOccurrences(of: "_", with: "\\_")
         let pattern = "%" + escaped + "%"
         return self == .postgres
-            ? SQLQueryString("\(ident: column) ILIKE \(bind: pattern) ESCAPE '\\'")
-            : SQLQueryString("unicode_lower(\(ident: column)) LIKE \(bind: pattern) ESCAPE '\\'")
+            ? SQLQueryString("\(column) ILIKE \(bind: pattern) ESCAPE '\\'")
+            : SQLQueryString("unicode_lower(\(column)) LIKE \(bind: pattern) ESCAPE '\\'")
     }
 
     /// `FOR UPDATE` on PostgreSQL; SQLite needs none because its writers are already serialised.
@@ -31,23 +39,23 @@ public enum SQLDialect: String, Sendable {
         self == .postgres ? query.lockingClause(SQLRaw("FOR UPDATE SKIP LOCKED")) : query
     }
 
+    /// No two live rows of `table` with the same `owner` overlap in [`start`, `end`), whatever
+    /// runs concurrently: on PostgreSQL an exclusion constraint (over `btree_gist`, for the
+    /// equality on `owner`); a write that would break it fails with `OverlapViolation`. On SQLite
+    /// nothing: its one writer runs each transaction alone, so the check a store makes before
+    /// inserting cannot be raced.
+    func noOverlap(_ constraint: String, on table: String, owner: String, start: String, end: String, live: String) -> [String] {
+        guard self == .postgres else { return [] }
+        return [
+            "CREATE EXTENSION IF NOT EXISTS btree_gist",
+            "ALTER TABLE \(table) ADD CONSTRAINT \(constraint) EXCLUDE USING gist (\(owner) WITH =, tstzrange(\(start), \(end)) WITH &&) WHERE (\(live))",
+        ]
+    }
+
     /// Several instances may start at once on one PostgreSQL: an advisory lock held to the end of
     /// the migrating transaction makes one migrate while the others wait, then find nothing left
     /// to do. SQLite's `BEGIN IMMEDIATE` already serialises them.
     func lockMigrations(_ db: any SQLDatabase) async throws {
         if self == .postgres { try await db.raw("SELECT pg_advisory_xact_lock(7262773)").run() }
-    }
-}
-
-/// Column types that differ between the dialects.
-struct ColumnTypes: Sendable {
-    let id: String
-    let time: String
-
-    init(_ dialect: SQLDialect) {
-        switch dialect {
-        case .sqlite: (id, time) = ("TEXT", "REAL")
-        case .postgres: (id, time) = ("UUID", "TIMESTAMPTZ")
-        }
     }
 }

@@ -150,7 +150,7 @@ private actor Templates {
 
     /// The migration history in 16 hex digits.
     private static let fingerprint: String = {
-        let history = Migration.all.flatMap { $0.sql(SQLDialect.sqlite.columnTypes) + $0.sql(SQLDialect.postgres.columnTypes) }
+        let history = Migration.all.flatMap { $0.sql(.sqlite) + $0.sql(.postgres) }
         return SHA256.hash(data: Data(history.joined(separator: ";").utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
     }()
 

@@ -97,7 +97,8 @@ extension Migration {
                 hits INTEGER NOT NULL
             )
             """,
-        ] + Self.builtInCatalogue(t)
+        ] + CatalogueSeed(resources: builtInResources, actions: builtInActions, permissions: builtInPermissions, grants: builtInGrants)
+            .statements(t)
     }
 
     /// Tessera's own resources: its endpoints are guarded by permissions on them.
@@ -185,31 +186,4 @@ extension Migration {
         ("00000000-0000-4000-8000-000000000002", "permissions", "all"),
         ("00000000-0000-4000-8000-000000000002", "roles", "all"),
     ]
-
-    /// The rows above as statements. Ids are written in upper case, as SQLiteKit binds a UUID: on
-    /// SQLite ids are compared as text.
-    private static func builtInCatalogue(_ t: ColumnTypes) -> [String] {
-        func uuid(_ id: String) -> String { "CAST('\(id.uppercased())' AS \(t.id))" }
-        let resources = builtInResources.map {
-            "INSERT INTO resources (id, code_name, name, description, built_in) VALUES (\(uuid($0.id)), '\($0.code)', '\($0.name)', '', TRUE)"
-        }
-        let actions = builtInActions.map {
-            "INSERT INTO actions (id, code_name, name, description, built_in) VALUES (\(uuid($0.id)), '\($0.code)', '\($0.name)', '', TRUE)"
-        }
-        let permissions = builtInPermissions.map {
-            """
-            INSERT INTO permissions (id, resource_id, action_id)
-            SELECT \(uuid($0.id)), r.id, a.id FROM resources r, actions a WHERE r.code_name = '\($0.resource)' AND a.code_name = '\($0.action)'
-            """
-        }
-        let grants = builtInGrants.map {
-            """
-            INSERT INTO role_permissions (role_id, permission_id)
-            SELECT \(uuid($0.role)), p.id FROM permissions p
-            JOIN resources r ON r.id = p.resource_id JOIN actions a ON a.id = p.action_id
-            WHERE r.code_name = '\($0.resource)' AND a.code_name = '\($0.action)'
-            """
-        }
-        return resources + actions + permissions + grants
-    }
 }

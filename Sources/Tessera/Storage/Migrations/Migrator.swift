@@ -2,12 +2,12 @@ import Foundation
 import Logging
 import SQLKit
 
-/// One versioned schema step. `sql` renders its statements for a dialect, whose `ColumnTypes` hold
-/// the DDL differences (UUID and timestamp column types).
+/// One versioned schema step. `sql` renders its statements for a dialect, which spells the DDL
+/// differences (column types, constraints one engine needs).
 struct Migration: Sendable {
     let version: Int
     let name: String
-    let sql: @Sendable (ColumnTypes) -> [String]
+    let sql: @Sendable (SQLDialect) -> [String]
 }
 
 /// Applies the migrations a database has not seen yet, in order, each in its own transaction.
@@ -36,12 +36,12 @@ public struct Migrator: Sendable {
             // while the others wait, then find nothing left to do.
             try await dialect.lockMigrations(db)
             try await db.raw(
-                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at \(unsafeRaw: dialect.columnTypes.time) NOT NULL)"
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at \(unsafeRaw: dialect.time) NOT NULL)"
             ).run()
             let done = Set(try await db.select().column("version").from("schema_migrations").all(decodingColumn: "version", as: Int.self))
             var applied: [Int] = []
             for migration in migrations.sorted(by: { $0.version < $1.version }) where !done.contains(migration.version) {
-                for statement in migration.sql(dialect.columnTypes) {
+                for statement in migration.sql(dialect) {
                     try await db.raw("\(unsafeRaw: statement)").run()
                 }
                 try await db.insert(into: "schema_migrations")
@@ -62,5 +62,5 @@ public struct Migrator: Sendable {
 extension Migration {
     /// Every migration, in order. Each is history: once released it never changes (a test holds
     /// its rendered SQL to a fingerprint); new tables, columns and built-in rows come in new ones.
-    static let all: [Migration] = [accountsAndSessions, accessAndLifecycle, revokedSessions, housekeeping]
+    static let all: [Migration] = [accountsAndSessions, accessAndLifecycle, revokedSessions, housekeeping, marketplace]
 }
