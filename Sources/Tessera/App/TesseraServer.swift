@@ -74,7 +74,8 @@ public struct TesseraServer: Sendable {
             revocations: revocations, housekeeping: housekeeping, readiness: readiness,
             catalog: catalog,
             profiles: ProfileService(
-                database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL, clock: clock))
+                database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL, clock: clock
+            ))
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and

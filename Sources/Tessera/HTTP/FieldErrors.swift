@@ -21,7 +21,9 @@ extension FieldErrors {
         if text.count > maxLength { add(field, "Ensure this field has no more than \(maxLength) characters.") }
         let allowed: Set<Unicode.Scalar> = multiline ? ["\n", "\r", "\t"] : []
         if text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control && !allowed.contains($0) }) {
-            add(field, multiline ? "Text may not hold control characters other than line breaks." : "A name is one line of text without control characters.")
+            add(
+                field,
+                multiline ? "Text may not hold control characters other than line breaks." : "A name is one line of text without control characters.")
         }
         return text
     }

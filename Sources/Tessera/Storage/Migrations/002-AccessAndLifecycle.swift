@@ -97,7 +97,8 @@ extension Migration {
                 hits INTEGER NOT NULL
             )
             """,
-        ] + CatalogueSeed(resources: builtInResources, actions: builtInActions, permissions: builtInPermissions, grants: builtInGrants)
+        ]
+            + CatalogueSeed(resources: builtInResources, actions: builtInActions, permissions: builtInPermissions, grants: builtInGrants)
             .statements(t)
     }
 
