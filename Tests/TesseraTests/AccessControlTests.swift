@@ -11,7 +11,9 @@ import Testing
 @Suite("AccessControl", .throwawayDatabases)
 struct AccessControlTests {
     static let builtInRoles = ["admin", "supervisor", "specialist", "client"]
-    static let builtInResources = ["users", "roles", "permissions", "resources", "actions", "sessions", "registrations", "audit"]
+    static let builtInResources = [
+        "users", "roles", "permissions", "resources", "actions", "sessions", "registrations", "audit", "profiles", "services", "bookings",
+    ]
     static let builtInActions = ["read", "create", "update", "delete", "all", "approve", "export"]
 
     // MARK: Built-in catalogue
@@ -74,8 +76,10 @@ struct AccessControlTests {
                 return Set(ids.compactMap { keyByID[$0] })
             }
             #expect(held("supervisor") == ["resources:all", "actions:all", "permissions:all", "roles:all"], "supervisor holds \(held("supervisor"))")
-            #expect(held("client").isEmpty, "client holds \(held("client"))")
-            #expect(held("specialist").isEmpty, "specialist holds \(held("specialist"))")
+            #expect(held("client") == ["bookings:create", "bookings:read", "bookings:update"], "client holds \(held("client"))")
+            #expect(
+                held("specialist") == ["services:create", "services:update", "services:delete", "bookings:read", "bookings:update"],
+                "specialist holds \(held("specialist"))")
 
             // Every seeded entry is reachable by the id the list gives.
             for (list, entries) in [("roles", roles), ("resources", resources), ("actions", actions), ("permissions", permissions)] {
@@ -180,7 +184,7 @@ struct AccessControlTests {
         let app = try await TestApp.make(database)
         try await app.run { client in
             let admin = try await rbacMember(app, client, "root@example.com", roles: ["admin"])
-            for (path, total) in [("/api/v1/resources", 8), ("/api/v1/actions", 7), ("/api/v1/permissions", 42), ("/api/v1/roles", 4)] {
+            for (path, total) in [("/api/v1/resources", 11), ("/api/v1/actions", 7), ("/api/v1/permissions", 57), ("/api/v1/roles", 4)] {
                 let first = try await client.call(.get, "\(path)?page_size=3", token: admin.access)
                 #expect(first.status == .ok, "\(path): \(first.text.prefix(200))")
                 #expect(first["count"] as? Int == total, "\(path) count \(String(describing: first["count"]))")
@@ -398,7 +402,8 @@ struct AccessControlTests {
             let nothing = try await client.call(.get, "/api/v1/me/permissions", token: user.access)
             #expect(nothing.status == .ok)
             #expect(nothing["admin"] as? Bool == false)
-            #expect((nothing["permissions"] as? [Any])?.isEmpty == true, "\(nothing.text)")
+            let clientHeld = (nothing["permissions"] as? [[String: Any]] ?? []).map { "\($0["resource"] ?? ""):\($0["action"] ?? "")" }
+            #expect(clientHeld == ["bookings:create", "bookings:read", "bookings:update"], "only the client role's own: \(nothing.text)")
             #expect(nothing["roles"] as? [String] == ["client"], "\(nothing.text)")
 
             let assigned = try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: ["roles": ["client", "reader"]], token: admin.access)
@@ -413,7 +418,7 @@ struct AccessControlTests {
             #expect(readerPermissions["admin"] as? Bool == false)
             #expect(Set(readerPermissions["roles"] as? [String] ?? []) == ["client", "reader"])
             let held = (readerPermissions["permissions"] as? [[String: Any]] ?? []).map { "\($0["resource"] ?? ""):\($0["action"] ?? "")" }
-            #expect(held == ["documents:read"], "\(readerPermissions.text)")
+            #expect(held == clientHeld + ["documents:read"], "\(readerPermissions.text)")
 
             // `all` grants every action on its resource, and only on it.
             let owner = try await client.call(.put, "/api/v1/users/\(user.id)/roles", json: ["roles": ["client", "owner"]], token: admin.access)
@@ -424,7 +429,7 @@ struct AccessControlTests {
             #expect(try await allowed(user.access, "users", "read") == false, "documents:all leaked to users")
             let ownerPermissions = try await client.call(.get, "/api/v1/me/permissions", token: user.access)
             let ownerHeld = (ownerPermissions["permissions"] as? [[String: Any]] ?? []).map { "\($0["resource"] ?? ""):\($0["action"] ?? "")" }
-            #expect(ownerHeld == ["documents:all"], "\(ownerPermissions.text)")
+            #expect(ownerHeld == clientHeld + ["documents:all"], "\(ownerPermissions.text)")
 
             // Admin: everything, including a resource created after its token was issued.
             #expect(try await allowed(admin.access, "users", "delete") == true)

@@ -23,6 +23,8 @@ public struct TesseraServer: Sendable {
     let housekeeping: Housekeeping
     let readiness: Readiness
     let catalog: CatalogService
+    let schedules: ScheduleService
+    let bookings: BookingService
     let profiles: ProfileService
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
@@ -54,6 +56,10 @@ public struct TesseraServer: Sendable {
         let access = AccessService(database: database, store: accessStore, access: accessControl, audit: audit, users: users)
         let catalog = CatalogService(
             database: database, store: CatalogStore(dialect: database.dialect), users: users, access: accessControl, clock: clock)
+        let schedules = ScheduleService(database: database, store: ScheduleStore(), users: users, clock: clock)
+        let bookings = BookingService(
+            database: database, store: BookingStore(dialect: database.dialect), catalog: catalog, schedules: schedules, users: users,
+            mail: BookingMail(outbox: mail.outbox), clock: clock)
         let transport: any MailTransport =
             if let url = settings.mail.smtpURL, let configuration = SMTPConfiguration(url: url) {
                 SMTPClient(configuration: configuration)
@@ -73,6 +79,7 @@ public struct TesseraServer: Sendable {
             recovery: recovery, administration: administration, access: access, audit: audit, limiter: limiter, outbox: outbox,
             revocations: revocations, housekeeping: housekeeping, readiness: readiness,
             catalog: catalog,
+            schedules: schedules, bookings: bookings,
             profiles: ProfileService(
                 database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL, clock: clock
             ))
@@ -110,6 +117,8 @@ public struct TesseraServer: Sendable {
         audit.addRoutes(to: routes)
         catalog.addRoutes(to: routes)
         profiles.addRoutes(to: routes)
+        schedules.addRoutes(to: routes)
+        bookings.addRoutes(to: routes)
         return (router, routes.catalog)
     }
 

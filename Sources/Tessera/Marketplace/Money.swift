@@ -33,7 +33,7 @@ struct Money: Encodable, Sendable, Hashable, Comparable {
             return nil
         }
         guard let money = Money(text: amount.text) else {
-            errors.add(field, "A number with at most two decimal places, up to 999999999999999.99, is required.")
+            errors.add(field, "A number with at most two decimal places, up to 999999999999.99, is required.")
             return nil
         }
         return money

@@ -46,6 +46,21 @@ struct ProfileResponse: ResponseEncodable, Sendable {
         experience_years = profile.experienceYears
         avatar = profile.hasAvatar ? "\(publicURL)/api/v1/specialists/\(id)/avatar" : nil
     }
+
+    /// `avatar` is null, not missing, without an image.
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(full_name, forKey: .full_name)
+        try c.encode(bio, forKey: .bio)
+        try c.encode(city, forKey: .city)
+        try c.encode(experience_years, forKey: .experience_years)
+        try c.encode(avatar, forKey: .avatar)
+    }
+
+    private enum Keys: String, CodingKey {
+        case id, full_name, bio, city, experience_years, avatar
+    }
 }
 
 /// A specialist's page: the profile and their services.
@@ -67,13 +82,29 @@ struct SpecialistDetail: ResponseEncodable, Sendable {
         avatar = profile.avatar
         self.services = services.map(OfferingResponse.init)
     }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: Keys.self)
+        try c.encode(id, forKey: .id)
+        try c.encode(full_name, forKey: .full_name)
+        try c.encode(bio, forKey: .bio)
+        try c.encode(city, forKey: .city)
+        try c.encode(experience_years, forKey: .experience_years)
+        try c.encode(avatar, forKey: .avatar)
+        try c.encode(services, forKey: .services)
+    }
+
+    private enum Keys: String, CodingKey {
+        case id, full_name, bio, city, experience_years, avatar, services
+    }
 }
 
 struct SpecialistProfileChange: Decodable, Sendable {
     var full_name: String?
     var bio: String?
     var city: String?
-    var experience_years: Int?
+    /// Read as a number, so `2.5` is named as the field at fault rather than failing the body.
+    var experience_years: Double?
 }
 
 /// The directory's filters (SPEC §6).

@@ -24,8 +24,8 @@ struct ProfileService: Sendable {
         if let raw = change.bio { profile.bio = errors.text("bio", raw, maxLength: 2000, multiline: true) }
         if let raw = change.city { profile.city = errors.text("city", raw, maxLength: 100) }
         if let years = change.experience_years {
-            if (0...Profile.maximumExperience).contains(years) {
-                profile.experienceYears = years
+            if years == years.rounded(), (0...Double(Profile.maximumExperience)).contains(years) {
+                profile.experienceYears = Int(years)
             } else {
                 errors.add("experience_years", "Ensure this value is a whole number from 0 to \(Profile.maximumExperience).")
             }
