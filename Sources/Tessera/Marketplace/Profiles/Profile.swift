@@ -65,37 +65,23 @@ struct ProfileResponse: ResponseEncodable, Sendable {
 
 /// A specialist's page: the profile and their services.
 struct SpecialistDetail: ResponseEncodable, Sendable {
-    let id: String
-    let full_name: String
-    let bio: String
-    let city: String
-    let experience_years: Int
-    let avatar: String?
+    let profile: ProfileResponse
     let services: [OfferingResponse]
 
     init(_ profile: ProfileResponse, services: [Offering]) {
-        id = profile.id
-        full_name = profile.full_name
-        bio = profile.bio
-        city = profile.city
-        experience_years = profile.experience_years
-        avatar = profile.avatar
+        self.profile = profile
         self.services = services.map(OfferingResponse.init)
     }
 
+    /// The profile's fields, and `services` beside them.
     func encode(to encoder: any Encoder) throws {
+        try profile.encode(to: encoder)
         var c = encoder.container(keyedBy: Keys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(full_name, forKey: .full_name)
-        try c.encode(bio, forKey: .bio)
-        try c.encode(city, forKey: .city)
-        try c.encode(experience_years, forKey: .experience_years)
-        try c.encode(avatar, forKey: .avatar)
         try c.encode(services, forKey: .services)
     }
 
     private enum Keys: String, CodingKey {
-        case id, full_name, bio, city, experience_years, avatar, services
+        case services
     }
 }
 
