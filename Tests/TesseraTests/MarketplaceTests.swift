@@ -84,6 +84,10 @@ struct MarketplaceTests {
 
             #expect(try await client.call(.delete, "/api/v1/services/\(id)", token: anna.access).status == .noContent)
             expectAPIError(try await client.call(.get, "/api/v1/services/\(id)"), .notFound, "not_found", "a removed service")
+            let borisOwn = try await client.call(
+                .post, "/api/v1/services", json: ["name": "Haircut", "price": 700, "duration_minutes": 30], token: boris.access)
+            let borisID = try #require(borisOwn.string("id"), "\(borisOwn.text)")
+            #expect(try await client.call(.delete, "/api/v1/services/\(borisID)", token: admin.access).status == .noContent, "admins remove any")
         }
     }
 
@@ -360,7 +364,25 @@ struct MarketplaceTests {
                 try await client.call(.patch, "/api/v1/bookings/\(id)", json: ["action": "confirm"], token: market.anna.access), .conflict,
                 "invalid_state", "confirming a cancelled booking")
             #expect(try await market.slots(market.hour, "2027-02-01").contains("06:00"), "a cancelled booking frees its slot")
-            #expect(try await market.book(dora, market.hour, "2027-02-01T06:00:00Z").status == .created)
+            let rebooked = try await market.book(dora, market.hour, "2027-02-01T06:00:00Z")
+            #expect(rebooked.status == .created)
+            let doraID = try #require(rebooked.string("id"))
+            for party in [dora, market.anna] {
+                let seen = try await client.call(.get, "/api/v1/bookings/\(doraID)", token: party.access)
+                #expect(seen.status == .ok && seen.string("client") == dora.id, "a party reading it: \(seen.text)")
+            }
+            let bySpecialist = try await client.call(.patch, "/api/v1/bookings/\(doraID)", json: ["action": "cancel"], token: market.anna.access)
+            #expect(bySpecialist.string("status") == "cancelled", "\(bySpecialist.text)")
+            #expect(try await queuedMail(app).contains { $0.recipient == "dora@example.com" && $0.subject.contains("cancelled") })
+
+            // Once it has started, a booking can no longer be cancelled.
+            let late = try await market.book(dora, market.hour, "2027-02-01T10:00:00Z")
+            let lateID = try #require(late.string("id"), "\(late.text)")
+            app.clock.advance(by: try #require(Instant.parse("2027-02-01T10:05:00Z")).timeIntervalSince(app.tessera.clock.now()))
+            let doraNow = try await client.signIn("dora@example.com")  // the clock moved past her access token's life
+            expectAPIError(
+                try await client.call(.patch, "/api/v1/bookings/\(lateID)", json: ["action": "cancel"], token: doraNow.access), .conflict,
+                "invalid_state", "cancelling a booking that has started")
         }
     }
 

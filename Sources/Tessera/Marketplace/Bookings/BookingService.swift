@@ -19,7 +19,7 @@ struct BookingService: Sendable {
     func availability(of specialistID: UUID, service serviceID: UUID, on date: LocalDate) async throws -> [Slot] {
         let offering = try await catalog.listed(serviceID)
         guard offering.specialistID == specialistID else { throw APIError.notFound }
-        return try await freeSlots(offering, on: date)
+        return try await freeSlots(offering, on: date, schedule: try await schedules.schedule(of: specialistID))
     }
 
     func book(_ request: BookingRequest, by caller: Identity) async throws -> Booking {
@@ -95,10 +95,7 @@ struct BookingService: Sendable {
         }
     }
 
-    private func freeSlots(_ offering: Offering, on date: LocalDate, schedule known: Schedule? = nil) async throws -> [Slot] {
-        var schedule = known
-        if schedule == nil { schedule = try await schedules.schedule(of: offering.specialistID) }
-        guard let schedule else { return [] }
+    private func freeSlots(_ offering: Offering, on date: LocalDate, schedule: Schedule) async throws -> [Slot] {
         let offered = Self.slots(of: schedule, on: date, minutes: offering.durationMinutes)
         guard let first = offered.first, let last = offered.last else { return [] }
         let busy = try await database.read { db in try await self.store.busy(offering.specialistID, from: first.start, to: last.end, db) }

@@ -47,11 +47,6 @@ struct ProfileService: Sendable {
         return SpecialistDetail(response(profile), services: try await catalog.offered(by: id))
     }
 
-    /// Whether `id` is an active specialist, whom clients may see and book.
-    func isListed(_ id: UUID) async throws -> Bool {
-        try await database.read { db in try await self.store.findListed(id, db) } != nil
-    }
-
     func response(_ profile: Profile) -> ProfileResponse {
         ProfileResponse(profile, publicURL: publicURL)
     }

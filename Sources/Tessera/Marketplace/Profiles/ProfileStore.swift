@@ -68,7 +68,7 @@ struct ProfileStore: Sendable {
 
     /// The account's id and names, and the profile's columns (NULL without a row).
     private static let columns: [any SQLExpression] =
-        [SQLColumn("id", table: "u"), SQLColumn("first_name", table: "u"), SQLColumn("last_name", table: "u"), SQLColumn("date_joined", table: "u")]
+        [SQLColumn("id", table: "u"), SQLColumn("first_name", table: "u"), SQLColumn("last_name", table: "u")]
         + ["full_name", "bio", "city", "experience_years", "avatar_etag"].map { SQLColumn($0, table: "p") }
 
     private func specialists(_ query: SQLSelectBuilder) -> SQLSelectBuilder {

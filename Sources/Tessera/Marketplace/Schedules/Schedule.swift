@@ -19,7 +19,7 @@ struct Schedule: Sendable, Equatable {
     let daysOff: [LocalDate]
 
     /// A specialist who never set one works no hours.
-    static let empty = Schedule(zoneName: "UTC", timeZone: TimeZone(identifier: "UTC")!, weekly: [], daysOff: [])
+    static let empty = Schedule(zoneName: "UTC", timeZone: .gmt, weekly: [], daysOff: [])
 
     static let maximumRanges = 70
     static let maximumDaysOff = 400
@@ -36,12 +36,7 @@ struct LocalDate: Sendable, Hashable, Comparable, Codable {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard text.utf8.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
             let year = Int(parts[0]), let month = Int(parts[1]), let day = Int(parts[2]),
-            (2000...2200).contains(year), (1...12).contains(month), day >= 1
-        else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        guard let range = calendar.range(of: .day, in: .month, for: calendar.date(from: DateComponents(year: year, month: month, day: 1))!),
-            range.contains(day)
+            (2000...2200).contains(year), (1...12).contains(month), (1...Self.days(in: month, of: year)).contains(day)
         else { return nil }
         (self.year, self.month, self.day) = (year, month, day)
     }
@@ -83,12 +78,20 @@ struct LocalDate: Sendable, Hashable, Comparable, Codable {
         return calendar.date(from: DateComponents(year: year, month: month, day: day, hour: minutes / 60, minute: minutes % 60))
     }
 
-    /// ISO weekday: 1 Monday … 7 Sunday.
+    /// ISO weekday: 1 Monday … 7 Sunday (Sakamoto's method: arithmetic, nothing that can fail).
     var weekday: Int {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        let sundayFirst = calendar.component(.weekday, from: calendar.date(from: DateComponents(year: year, month: month, day: day))!)
-        return (sundayFirst + 5) % 7 + 1
+        let offsets = [0, 3, 2, 5, 0, 3, 5, 1, 4, 6, 2, 4]
+        let y = month < 3 ? year - 1 : year
+        let sundayZero = (y + y / 4 - y / 100 + y / 400 + offsets[month - 1] + day) % 7
+        return sundayZero == 0 ? 7 : sundayZero
+    }
+
+    private static func days(in month: Int, of year: Int) -> Int {
+        switch month {
+        case 2: year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 }
 
@@ -143,7 +146,8 @@ struct ScheduleBody: Codable, Sendable, ResponseEncodable {
             if let date = LocalDate(text) { daysOff.insert(date) } else { errors.add("days_off.\(index)", "A date YYYY-MM-DD is required.") }
         }
         try errors.throwIfAny()
-        return Schedule(zoneName: timezone, timeZone: zone!, weekly: hours, daysOff: daysOff.sorted())
+        guard let zone else { throw APIError.validation(["timezone": ["Unknown time zone."]]) }
+        return Schedule(zoneName: timezone, timeZone: zone, weekly: hours, daysOff: daysOff.sorted())
     }
 
     private static func minutes(_ text: String) -> Int? {
