@@ -48,8 +48,10 @@ PGBIN = os.environ.get("PGBIN", "/usr/lib/postgresql/15/bin")
 os.environ["BENCH_STATE"] = os.path.join(STATE, "pools")  # bench.py's refresh-token pools
 
 BENCH_USER, BENCH_PASS = "benchuser", "BenchPass!2024"
-STD_WORKLOADS = ["login", "refresh", "verify", "me", "register", "mixed"]
-ALL_WORKLOADS = STD_WORKLOADS + ["login_pbkdf2"]
+STD_WORKLOADS = ["login", "refresh", "verify", "me", "catalog", "register", "mixed"]
+# Tessera's own: Django's sign-in at its hash cost, and a day's free slots (the peer has no schedules).
+ALL_WORKLOADS = STD_WORKLOADS + ["login_pbkdf2", "availability"]
+CATALOG_SERVICES = 10_000
 CORES = os.cpu_count() or 1
 
 _children = []  # Popen objects started here, stopped by PID in cleanup()
@@ -392,6 +394,59 @@ def seed_users(url, n, password_hash, prefix="user", kinds=("specialist", "clien
     db.close()
 
 
+def peer_seed_words():
+    """The peer's seed vocabulary (ADJECTIVES, NOUNS), read from its source without running it, so
+    both catalogues hold the same kind of names and `name=a` matches alike."""
+    import ast
+    src = open(os.path.join(DJANGO_DIR, "accounts", "management", "commands", "seed.py")).read()
+    words = {}
+    for node in ast.parse(src).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name) and node.targets[0].id in ("ADJECTIVES", "NOUNS"):
+            words[node.targets[0].id] = ast.literal_eval(node.value)
+    return words["ADJECTIVES"], words["NOUNS"]
+
+
+def seed_services(url, n, seed=42):
+    """n services spread over the specialists, drawn as the peer's seed draws them: price 100.00 to
+    10,000.00, 15 to 120 minutes, an adjective and a noun."""
+    import random
+    rng = random.Random(seed)
+    adjectives, nouns = peer_seed_words()
+    db = TesseraDB(url)
+    owners = [r[0] for r in db.q("SELECT id FROM users WHERE kind = %s", ("specialist",)).fetchall()]
+    start = time.time()
+    rows = []
+    for i in range(n):
+        at = start - (n - i) if db.sqlite else dt.datetime.fromtimestamp(start - (n - i), dt.timezone.utc)
+        rows.append((db.new_id(), rng.choice(owners), f"{rng.choice(adjectives)} {rng.choice(nouns)}",
+                     "Seeded service for benchmarking", rng.randint(10000, 1000000), rng.choice([15, 30, 45, 60, 90, 120]), at))
+    db.many("INSERT INTO services (id, specialist_id, name, description, price_minor, duration_minutes, created_at) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s)", rows)
+    db.close()
+
+
+def availability_path(port, specialist_id):
+    """Gives the bench account a week of hours, a one-hour service and three bookings on next
+    Monday (through the API, as an app would), and returns that day's availability path."""
+    def call(method, path, body, token=None):
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        status, raw = http_status(port, path, timeout=30, method=method, body=None if body is None else json.dumps(body), headers=headers)
+        if status >= 300:
+            raise RuntimeError(f"{method} {path}: {status} {raw[:200]!r}")
+        return json.loads(raw)
+    owner = call("POST", "/api/v1/auth/token", {"login": BENCH_USER, "password": BENCH_PASS})["access"]
+    call("PUT", "/api/v1/me/schedule", {"timezone": "Europe/Berlin", "days_off": [],
+                                         "weekly": [{"weekday": d, "start": "09:00", "end": "13:00"} for d in range(1, 6)] +
+                                                   [{"weekday": d, "start": "14:00", "end": "19:00"} for d in range(1, 6)]}, owner)
+    service = call("POST", "/api/v1/services", {"name": "Bench massage", "price": "1500.00", "duration_minutes": 60}, owner)["id"]
+    day = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday())
+    path = f"/api/v1/specialists/{specialist_id}/availability?service={service}&date={day.isoformat()}"
+    client = call("POST", "/api/v1/auth/token", {"login": "user0001", "password": BENCH_PASS})["access"]
+    for slot in call("GET", path, None)["slots"][1:6:2]:
+        call("POST", "/api/v1/bookings", {"service": service, "start": slot["start"]}, client)
+    return path
+
+
 def reset_hashes(url, prefix, password_hash):
     db = TesseraDB(url)
     db.q("UPDATE users SET password_hash = %s WHERE username_key LIKE %s", (password_hash, prefix + "%"))
@@ -490,8 +545,10 @@ def tessera_round(cfg, binary, pg, rnd, outdir, dj_hash):
         else:
             url = pg.recreate("tessera_bench")
             db_pid = pg.pid()
-        _, shared_hash = create_benchuser(binary, url, extra)
+        bench_id, shared_hash = create_benchuser(binary, url, extra)
         seed_users(url, cfg.users, shared_hash)
+        if "catalog" in workloads:
+            seed_services(url, CATALOG_SERVICES)
         port = free_port()
         proc, ready = start_tessera(binary, url, port, os.path.join(outdir, f"{server}-{dbk}.log"), extra)
         try:
@@ -514,6 +571,15 @@ def tessera_round(cfg, binary, pg, rnd, outdir, dj_hash):
                     res = json.load(f)
                 for w, v in res["workloads"].items():
                     recs.append({"server": server, "db": dbk, "workload": w, "round": rnd, **v["runs"][0], **times})
+            if "availability" in workloads:
+                path = availability_path(port, bench_id)
+                out = os.path.join(outdir, f"{server}-{dbk}-availability.json")
+                run_bench_py(["wrk", "--url", f"http://127.0.0.1:{port}/", "--path", path, "--server-pid", str(proc.pid),
+                              "--label", f"{label} availability", "--runs", "1", "--duration", str(cfg.duration),
+                              "--connections", str(cfg.connections), "--warmup", str(cfg.warmup), "--out", out], label)
+                with open(out) as f:
+                    r = json.load(f)["workloads"][path]["runs"][0]
+                recs.append({"server": server, "db": dbk, "workload": "availability", "round": rnd, **r, **times})
             if "login_pbkdf2" in workloads:
                 r = login_pbkdf2(cfg, url, port, proc.pid, db_pid, dj_hash, label)
                 recs.append({"server": server, "db": dbk, "workload": "login_pbkdf2", "round": rnd, **r, **times})
@@ -768,7 +834,8 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
     dj = f"django-{cfg.django_workers.split()[0]}"
     names = {"login": "login (Argon2id default vs Django PBKDF2)", "login_pbkdf2": "login at Django's hash cost",
              "refresh": "refresh (fresh token each)", "verify": "verify", "me": "GET /api/v1/me",
-             "register": "register", "mixed": "mixed: /me during login storm"}
+             "register": "register", "mixed": "mixed: /me during login storm",
+             "catalog": f"services: filtered, ordered page of 20 of {CATALOG_SERVICES:,}", "availability": "a day's free slots"}
     L.append(f"Medians of {cfg.rounds} round(s) × {cfg.duration} s, wrk -t2 -c{cfg.connections}, "
              f"Django = gunicorn {cfg.django_workers} ({'5 workers' if 'sync' in cfg.django_workers else ''}).")
     L.append("")
@@ -900,7 +967,7 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
             L.append(f"| {what} | {s['db']} | {', '.join(f'{x:.3f}' for x in s['ready_s'])} | {s['median_s']:.3f} s | {s['idle_rss_mib']:.0f} |")
     # targets
     L.append("")
-    L.append("Targets (issue 4):")
+    L.append("Targets (issues 4 and 10):")
     L.append("")
     verdicts = []
 
@@ -931,6 +998,16 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
             target(x >= 0.9, f"login {dbk}: {fnum(t['rps'], 1)}/s = {fnum(100 * x)}% of the hash-bound limit "
                              f"(median over rounds of req/s × t_hash / {CORES}; t_hash next to the runs "
                              f"{1e3 * t['t_argon2_s']:.1f} ms → {CORES / t['t_argon2_s']:.0f}/s) (≥ 90%)")
+    for dbk in cfg.dbs:
+        t, d = agg.get(("tessera", dbk, "catalog")), agg.get((dj, dbk, "catalog"))
+        if t and d:
+            x = ratio(t["rps"], d["rps"])
+            target(x is not None and x >= 20 and t["p99_ms"] is not None and t["p99_ms"] < 20,
+                   f"catalog {dbk}: {fnum(t['rps'])}/s = {fratio(x)} Django (≥ 20×, issue 10), p99 {fms(t['p99_ms'])} (< 20 ms)")
+        t = agg.get(("tessera", dbk, "availability"))
+        if t and t.get("p99_ms") is not None:
+            target(t["p99_ms"] < 20 and t["errors"] == 0,
+                   f"availability {dbk}: {fnum(t['rps'])}/s, p99 {fms(t['p99_ms'])} (< 20 ms, issue 10), errors {t['errors']} (0)")
     for dbk in cfg.dbs:
         m = agg.get(("tessera", dbk, "mixed"))
         if m and m["p99_ms"] is not None:

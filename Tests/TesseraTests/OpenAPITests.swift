@@ -26,6 +26,7 @@ struct OpenAPITests {
         (.post, "/api/v1/auth/password/reset"), (.post, "/api/v1/auth/password/reset/confirm"), (.get, "/api/v1/audit"),
         // §6
         (.get, "/api/v1/me/profile"), (.patch, "/api/v1/me/profile"), (.get, "/api/v1/specialists"), (.get, "/api/v1/specialists/{id}"),
+        (.put, "/api/v1/me/profile/avatar"), (.delete, "/api/v1/me/profile/avatar"), (.get, "/api/v1/specialists/{id}/avatar"),
         (.get, "/api/v1/services"), (.post, "/api/v1/services"), (.get, "/api/v1/services/{id}"), (.patch, "/api/v1/services/{id}"),
         (.delete, "/api/v1/services/{id}"), (.get, "/api/v1/me/schedule"), (.put, "/api/v1/me/schedule"),
         (.get, "/api/v1/specialists/{id}/availability"), (.post, "/api/v1/bookings"), (.get, "/api/v1/bookings"),

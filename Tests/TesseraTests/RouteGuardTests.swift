@@ -31,7 +31,7 @@ struct AccessControlRouteGuardTests {
     /// one, so a route does not become public by forgetting its permission.
     static let publicRoutes: Set<String> = [
         "GET /api/v1/services", "GET /api/v1/services/{id}", "GET /api/v1/specialists", "GET /api/v1/specialists/{id}",
-        "GET /api/v1/specialists/{id}/availability",
+        "GET /api/v1/specialists/{id}/availability", "GET /api/v1/specialists/{id}/avatar",
     ]
 
     @Test("every /api/v1 route that is not the caller's own declares a permission")

@@ -81,8 +81,8 @@ public struct TesseraServer: Sendable {
             catalog: catalog,
             schedules: schedules, bookings: bookings,
             profiles: ProfileService(
-                database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL, clock: clock
-            ))
+                database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL,
+                avatarMaxBytes: settings.marketplace.avatarMaxBytes, clock: clock))
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and

@@ -46,6 +46,8 @@ extension Schemas {
                 ], required: ["id", "full_name", "bio", "city", "experience_years", "avatar", "services"])
         ),
         ("SpecialistPage", page(of: "SpecialistProfile")),
+        ("AvatarUpload", object([("avatar", ["type": "string", "format": "binary", "description": "JPEG, PNG or WebP"])], required: ["avatar"])),
+        ("Image", ["type": "string", "format": "binary"]),
         (
             "Schedule",
             object(

@@ -57,15 +57,13 @@ private func describe(_ operation: APIOperation) -> JSON {
             ))
     }
     if let request = operation.request {
-        fields.append(("requestBody", ["required": true, "content": ["application/json": ["schema": Schemas.ref(request)]]]))
+        fields.append(("requestBody", ["required": true, "content": Schemas.content(request)]))
     }
     var responses: [(String, JSON)] = []
     for (status, schema) in operation.documentedResponses {
         var response: [(String, JSON)] = [("description", .string(HTTPResponse.Status(code: status).reasonPhrase))]
         if let schema {
-            let media = ["HTML": "text/html", "Metrics": "text/plain"][schema] ?? "application/json"
-            let content: JSON = ["schema": Schemas.ref(schema)]
-            response.append(("content", .object([(media, content)])))
+            response.append(("content", Schemas.content(schema)))
         }
         responses.append((String(status), .object(response)))
     }

@@ -16,6 +16,19 @@ enum Schemas {
 
     static func ref(_ name: String) -> JSON { ["$ref": .string("#/components/schemas/\(name)")] }
 
+    /// A body's `content`: JSON, unless the schema is one of the few that are not.
+    static func content(_ name: String) -> JSON {
+        let media: [String] =
+            switch name {
+            case "HTML": ["text/html"]
+            case "Metrics": ["text/plain"]
+            case "Image": ImageFormat.allCases.map(\.rawValue)
+            case "AvatarUpload": ["multipart/form-data"]
+            default: ["application/json"]
+            }
+        return .object(media.map { ($0, ["schema": ref(name)]) })
+    }
+
     static func page(of item: String) -> JSON {
         object(
             [

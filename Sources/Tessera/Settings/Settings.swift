@@ -27,6 +27,7 @@ public struct Settings: Sendable {
     public var accounts: AccountSettings
     public var abuse: AbuseSettings
     public var mail: MailSettings
+    public var marketplace: MarketplaceSettings
 
     /// Every setting, once: its name (without `TESSERA_`; the flag is the same in kebab case), its
     /// default and what it means. The flags, `--help` and the README's table come from here (a test
@@ -74,6 +75,9 @@ public struct Settings: Sendable {
         Setting("MAIL_FROM", "no-reply@localhost", "sender of Tessera's mail, `addr` or `Name <addr>`"),
         Setting("VERIFY_TTL", "2d", "lifetime of an e-mail verification link"),
         Setting("RESET_TTL", "1h", "lifetime of a password-reset link"),
+        Setting(
+            "AVATAR_MAX_BYTES", "5242880", shown: "`5242880` (5 MiB)",
+            "largest avatar image, in bytes (1024 to 67108864); a larger upload is refused while it streams in"),
     ]
 
     /// The default of each setting, by name.
@@ -147,6 +151,9 @@ public struct Settings: Sendable {
         let resetRateLimit = try limit("RATE_LIMIT_RESET")
         let mailRateLimit = try limit("RATE_LIMIT_MAIL")
         let throttle = try limit("THROTTLE")
+        let avatarMaxBytes = try reader.read("AVATAR_MAX_BYTES", expected: "a number of bytes from 1024 to 67108864") {
+            Int($0).flatMap { (1024...(64 << 20)).contains($0) ? $0 : nil }
+        }
         database = DatabaseSettings(url: databaseURL, timeout: databaseTimeout)
         server = ServerSettings(
             host: host, port: port, corsOrigins: corsOrigins, trustedProxies: trustedProxies, throttle: throttle, logFormat: logFormat,
@@ -160,6 +167,7 @@ public struct Settings: Sendable {
             resetRateLimit: resetRateLimit, mailRateLimit: mailRateLimit)
         abuse = AbuseSettings(rateLimits: rateLimits, lockout: lockout)
         mail = MailSettings(publicURL: publicURL, smtpURL: smtpURL, mailFrom: mailFrom)
+        marketplace = MarketplaceSettings(avatarMaxBytes: avatarMaxBytes)
     }
 
     /// The longest window of any rate limit: a window that started before it is over.
@@ -342,4 +350,9 @@ public struct MailSettings: Sendable {
     public var publicURL: String
     public var smtpURL: String?
     public var mailFrom: String
+}
+
+/// Specialists, services and bookings.
+public struct MarketplaceSettings: Sendable {
+    public var avatarMaxBytes: Int
 }

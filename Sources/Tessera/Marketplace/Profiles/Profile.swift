@@ -10,7 +10,8 @@ struct Profile: Sendable {
     var bio: String
     var city: String
     var experienceYears: Int
-    var hasAvatar: Bool
+    /// The avatar's ETag; nil without one.
+    var avatarETag: String?
 
     static let maximumExperience = 80
 
@@ -24,7 +25,7 @@ struct Profile: Sendable {
         bio = try row.decode(column: "bio", as: String?.self) ?? ""
         city = try row.decode(column: "city", as: String?.self) ?? ""
         experienceYears = try row.decode(column: "experience_years", as: Int?.self) ?? 0
-        hasAvatar = try row.decode(column: "avatar_etag", as: String?.self) != nil
+        avatarETag = try row.decode(column: "avatar_etag", as: String?.self)
     }
 }
 
@@ -44,7 +45,9 @@ struct ProfileResponse: ResponseEncodable, Sendable {
         bio = profile.bio
         city = profile.city
         experience_years = profile.experienceYears
-        avatar = profile.hasAvatar ? "\(publicURL)/api/v1/specialists/\(id)/avatar" : nil
+        // The version in the query lets the image be cached long and still change at once.
+        let url = "\(publicURL)/api/v1/specialists/\(id)/avatar"
+        avatar = profile.avatarETag.map { "\(url)?v=\($0.prefix(8))" }
     }
 
     /// `avatar` is null, not missing, without an image.

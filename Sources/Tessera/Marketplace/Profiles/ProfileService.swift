@@ -1,4 +1,5 @@
 import Foundation
+import NIOCore
 import SQLKit
 
 /// Specialists' profiles and the public directory of active specialists.
@@ -7,6 +8,7 @@ struct ProfileService: Sendable {
     let store: ProfileStore
     let catalog: CatalogService
     let publicURL: String
+    let avatarMaxBytes: Int
     let clock: WallClock
 
     /// The caller's profile; only specialists have one.
@@ -35,6 +37,32 @@ struct ProfileService: Sendable {
         let now = clock.now()
         try await database.transaction { db in try await self.store.save(changed, at: now, db) }
         return changed
+    }
+
+    /// Makes `file` the avatar of `profile` (the caller's, already found): only a JPEG, PNG or
+    /// WebP image by its bytes.
+    func setAvatar(of profile: Profile, _ file: ByteBuffer?) async throws -> Profile {
+        guard let file else { throw APIError.validation(["avatar": ["No file was submitted."]]) }
+        guard let avatar = Avatar(image: Array(file.readableBytesView)) else {
+            throw APIError.validation(["avatar": ["Upload a valid image: JPEG, PNG or WebP. The file was not one, or it was damaged."]])
+        }
+        let now = clock.now()
+        try await database.transaction { db in try await self.store.saveAvatar(avatar, for: profile, at: now, db) }
+        var changed = profile
+        changed.avatarETag = avatar.etag
+        return changed
+    }
+
+    /// Idempotent, like signing out: without an avatar there is nothing left to do.
+    func removeAvatar(_ caller: Identity) async throws {
+        let profile = try await mine(caller)
+        let now = clock.now()
+        try await database.transaction { db in try await self.store.removeAvatar(of: profile.userID, at: now, db) }
+    }
+
+    func avatar(of id: UUID) async throws -> Avatar {
+        guard let avatar = try await database.read({ db in try await self.store.listedAvatar(of: id, db) }) else { throw APIError.notFound }
+        return avatar
     }
 
     func directory(_ filter: ProfileStore.Filter, page: PageRequest) async throws -> (Int, [Profile]) {

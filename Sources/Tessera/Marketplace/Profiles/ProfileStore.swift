@@ -37,6 +37,42 @@ struct ProfileStore: Sendable {
         ).run()
     }
 
+    /// Stores the specialist's avatar and points the profile at it, making the profile's row from
+    /// `profile` if it has none yet (a row that exists keeps its text, which a concurrent change
+    /// may have just written).
+    func saveAvatar(_ avatar: Avatar, for profile: Profile, at now: Date, _ db: any SQLDatabase) async throws {
+        try await db.raw(
+            """
+            INSERT INTO avatars (user_id, content_type, etag, image, updated_at)
+            VALUES (\(bind: profile.userID), \(bind: avatar.format.rawValue), \(bind: avatar.etag), \(bind: avatar.image), \(bind: now))
+            ON CONFLICT (user_id) DO UPDATE SET content_type = excluded.content_type, etag = excluded.etag, image = excluded.image,
+                updated_at = excluded.updated_at
+            """
+        ).run()
+        try await db.raw(
+            """
+            INSERT INTO profiles (user_id, full_name, bio, city, city_key, experience_years, avatar_etag, updated_at)
+            VALUES (\(bind: profile.userID), \(bind: profile.fullName), \(bind: profile.bio), \(bind: profile.city),
+                    \(bind: profile.city.lowercased()), \(bind: profile.experienceYears), \(bind: avatar.etag), \(bind: now))
+            ON CONFLICT (user_id) DO UPDATE SET avatar_etag = excluded.avatar_etag, updated_at = excluded.updated_at
+            """
+        ).run()
+    }
+
+    func removeAvatar(of userID: UUID, at now: Date, _ db: any SQLDatabase) async throws {
+        try await db.raw("DELETE FROM avatars WHERE user_id = \(bind: userID)").run()
+        try await db.raw("UPDATE profiles SET avatar_etag = NULL, updated_at = \(bind: now) WHERE user_id = \(bind: userID)").run()
+    }
+
+    /// The avatar of an active specialist: the public may see no other.
+    func listedAvatar(of userID: UUID, _ db: any SQLDatabase) async throws -> Avatar? {
+        try await listed(db.select().columns(SQLColumn("content_type", table: "a"), SQLColumn("etag", table: "a"), SQLColumn("image", table: "a")))
+            .join(SQLAlias(SQLIdentifier("avatars"), as: SQLIdentifier("a")), method: SQLJoinMethod.inner, on: SQLRaw("a.user_id = u.id"))
+            .where(SQLColumn("id", table: "u"), .equal, SQLBind(userID))
+            .first()
+            .map(Avatar.init(row:))
+    }
+
     /// One page of active specialists matching `filter`, newest first, and how many match.
     func list(_ filter: Filter, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [Profile]) {
         let dialect = self.dialect
