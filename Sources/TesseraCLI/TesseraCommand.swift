@@ -1,13 +1,13 @@
 import ArgumentParser
 import Tessera
 
-/// `tessera [serve|migrate|create-user|keys rotate]`; every subcommand reads the same settings.
+/// `tessera [serve|migrate|create-user|keys rotate|balances verify]`; every subcommand reads the same settings.
 @main
 struct TesseraCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Authentication and user management server.",
-        subcommands: [Serve.self, Migrate.self, CreateUser.self, Keys.self],
+        subcommands: [Serve.self, Migrate.self, CreateUser.self, Keys.self, Balances.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -31,6 +31,9 @@ struct OpenAPITests {
         (.delete, "/api/v1/services/{id}"), (.get, "/api/v1/me/schedule"), (.put, "/api/v1/me/schedule"),
         (.get, "/api/v1/specialists/{id}/availability"), (.post, "/api/v1/bookings"), (.get, "/api/v1/bookings"),
         (.patch, "/api/v1/bookings/{id}"),
+        // §7
+        (.get, "/api/v1/me/balance"), (.get, "/api/v1/me/balance/transactions"), (.patch, "/api/v1/balance"),
+        (.get, "/api/v1/users/{id}/balance"), (.get, "/api/v1/users/{id}/balance/transactions"),
     ]
     static let catalogue: [(HTTPRequest.Method, String)] = ["resources", "actions", "permissions", "roles"].flatMap { kind in
         [

@@ -13,7 +13,9 @@ struct AccessControlRouteGuardTests {
     /// Paths under /api/v1 that act on the caller only (or sign in) and so need no RBAC permission.
     /// Anything else under /api/v1 must declare `.requiring(resource, action)`.
     static func isCallersOwn(_ path: String) -> Bool {
-        let own = ["/api/v1/me", "/api/v1/auth", "/api/v1/token"]
+        // `PATCH /api/v1/balance` acts on the caller's own balance; a credit or someone else's
+        // balance needs `balances:update`, which the service checks (BalanceTests).
+        let own = ["/api/v1/me", "/api/v1/auth", "/api/v1/token", "/api/v1/balance"]
         return own.contains { path == $0 || path.hasPrefix($0 + "/") } || path == "/api/v1/authz/check"
     }
 

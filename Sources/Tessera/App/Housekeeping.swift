@@ -4,7 +4,7 @@ import ServiceLifecycle
 
 /// Deletes rows nothing will read again, so no table grows without bound: rate-limit windows and
 /// login-failure counts that have run out, spent or expired one-time tokens, sessions whose every
-/// token has expired, and delivered mail. Every instance prunes; the deletes are idempotent.
+/// token has expired, delivered mail, and idempotency keys past their 24 hours. Every instance prunes; the deletes are idempotent.
 struct Housekeeping: Service {
     let database: any Database
     let sessions: SessionStore
@@ -12,6 +12,7 @@ struct Housekeeping: Service {
     let limiter: RateLimiter
     let lockout: LoginLockout
     let outbox: Outbox
+    let idempotencyKeys: IdempotencyStore
     let accessTTL: TimeInterval
     /// Rate-limit windows older than the longest are over whatever their limit.
     let longestRateWindow: TimeInterval
@@ -54,6 +55,7 @@ struct Housekeeping: Service {
                 "login_failures": try await self.lockout.prune(at: now, db),
                 "mail_outbox": try await self.outbox.prune(
                     sentBefore: now.addingTimeInterval(-Self.grace), failedBefore: now.addingTimeInterval(-Self.failedMailKept), db),
+                "idempotency_keys": try await self.idempotencyKeys.prune(createdBefore: now.addingTimeInterval(-IdempotencyStore.lifetime), db),
             ]
         }
     }

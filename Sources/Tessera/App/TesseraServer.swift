@@ -26,6 +26,7 @@ public struct TesseraServer: Sendable {
     let schedules: ScheduleService
     let bookings: BookingService
     let profiles: ProfileService
+    let balances: BalanceService
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
         let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
@@ -60,6 +61,8 @@ public struct TesseraServer: Sendable {
         let bookings = BookingService(
             database: database, store: BookingStore(dialect: database.dialect), catalog: catalog, schedules: schedules, users: users,
             mail: BookingMail(outbox: mail.outbox), clock: clock)
+        let balances = BalanceService(
+            database: database, store: BalanceStore(), keys: IdempotencyStore(), access: accessControl, users: users, audit: audit, clock: clock)
         let transport: any MailTransport =
             if let url = settings.mail.smtpURL, let configuration = SMTPConfiguration(url: url) {
                 SMTPClient(configuration: configuration)
@@ -72,7 +75,8 @@ public struct TesseraServer: Sendable {
         )
         let housekeeping = Housekeeping(
             database: database, sessions: sessionStore, tokens: recovery.tokens, limiter: limiter, lockout: accounts.lockout, outbox: mail.outbox,
-            accessTTL: settings.tokens.accessTTL, longestRateWindow: settings.longestRateWindow, readiness: readiness, clock: clock,
+            idempotencyKeys: balances.keys, accessTTL: settings.tokens.accessTTL, longestRateWindow: settings.longestRateWindow, readiness: readiness,
+            clock: clock,
             logger: logger)
         return TesseraServer(
             settings: settings, database: database, clock: clock, logger: logger, keys: keys, sessions: sessions, accounts: accounts,
@@ -82,7 +86,8 @@ public struct TesseraServer: Sendable {
             schedules: schedules, bookings: bookings,
             profiles: ProfileService(
                 database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL,
-                avatarMaxBytes: settings.marketplace.avatarMaxBytes, clock: clock))
+                avatarMaxBytes: settings.marketplace.avatarMaxBytes, clock: clock),
+            balances: balances)
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and
@@ -119,6 +124,7 @@ public struct TesseraServer: Sendable {
         profiles.addRoutes(to: routes)
         schedules.addRoutes(to: routes)
         bookings.addRoutes(to: routes)
+        balances.addRoutes(to: routes)
         return (router, routes.catalog)
     }
 

@@ -134,6 +134,31 @@ public struct Keys: AsyncParsableCommand {
     }
 }
 
+public struct Balances: AsyncParsableCommand {
+    public init() {}
+    public static let configuration = CommandConfiguration(abstract: "Check the balances.", subcommands: [Verify.self])
+
+    public struct Verify: AsyncParsableCommand {
+        public static let configuration = CommandConfiguration(
+            abstract: "Recompute every balance from its ledger and report any difference (exit 1 if there is one).", discussion: Setting.help)
+
+        public init() {}
+        @OptionGroup var options: SettingsOptions
+
+        public func run() async throws {
+            let (settings, logger) = try options.load()
+            let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
+            let (checked, mismatches) = try await database.whileRunning {
+                try await Migrator(database: database, logger: logger).migrate()
+                return try await database.read { db in try await BalanceStore().verify(db) }
+            }
+            for mismatch in mismatches { print("MISMATCH \(mismatch)") }
+            print("balances verify: \(checked) balances checked against the ledger, \(mismatches.count) differ")
+            if !mismatches.isEmpty { throw ExitCode(1) }
+        }
+    }
+}
+
 extension Array where Element == String {
     /// `["--port", "9000"]` → `("--port", "9000")`; `["--port"]` → `("--port", nil)`.
     fileprivate var splitFirst: (String, String?) { (first ?? "", count > 1 ? self[1] : nil) }

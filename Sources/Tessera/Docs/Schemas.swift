@@ -186,5 +186,5 @@ enum Schemas {
             ("Metrics", ["type": "string", "description": "Prometheus text format"]),
             ("OpenAPI", ["type": "object", "description": "This document"]),
             ("HTML", ["type": "string"]),
-        ] + marketplace
+        ] + marketplace + balances
 }

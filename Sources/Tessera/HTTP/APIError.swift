@@ -20,8 +20,12 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     public func response(from request: Request, context: some RequestContext) throws -> Response {
         var headers = self.headers
         headers[.contentType] = "application/json; charset=utf-8"
-        let data = try JSONCoding.encoder.encode(ErrorBody(detail: detail, code: code, fields: fields))
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try body())))
+    }
+
+    /// The JSON body this error answers with.
+    func body() throws -> Data {
+        try JSONCoding.encoder.encode(ErrorBody(detail: detail, code: code, fields: fields))
     }
 }
 

@@ -26,14 +26,20 @@ struct Money: Encodable, Sendable, Hashable, Comparable {
         minor = scaled + cents
     }
 
-    /// `amount` as a field of a request: `errors` gets why it is not one.
-    static func checked(_ field: String, _ amount: AmountInput, _ errors: inout FieldErrors) -> Money? {
+    /// `amount` as a field of a request, from `minimum` to `maximum`: `errors` gets why it is not one.
+    static func checked(
+        _ field: String, _ amount: AmountInput, from minimum: Money = Money(minor: 0), to maximum: Money = .maximum, _ errors: inout FieldErrors
+    ) -> Money? {
         if amount.text.hasPrefix("-") {
-            errors.add(field, "Ensure this value is greater than or equal to 0.")
+            errors.add(field, "Ensure this value is greater than or equal to \(minimum.text).")
             return nil
         }
-        guard let money = Money(text: amount.text) else {
-            errors.add(field, "A number with at most two decimal places, up to 999999999999.99, is required.")
+        guard let money = Money(text: amount.text), money <= maximum else {
+            errors.add(field, "A number with at most two decimal places, up to \(maximum.text), is required.")
+            return nil
+        }
+        guard money >= minimum else {
+            errors.add(field, "Ensure this value is greater than or equal to \(minimum.text).")
             return nil
         }
         return money
@@ -53,8 +59,20 @@ struct Money: Encodable, Sendable, Hashable, Comparable {
     static func < (lhs: Money, rhs: Money) -> Bool { lhs.minor < rhs.minor }
 }
 
+/// A signed change of an amount, as the ledger shows it: `"-10.01"`, `"10.51"`.
+struct MoneyChange: Encodable, Sendable, Hashable {
+    let minor: Int64
+
+    var text: String { (minor < 0 ? "-" : "") + Money(minor: minor.magnitude > UInt64(Int64.max) ? Int64.max : Int64(minor.magnitude)).text }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(text)
+    }
+}
+
 /// An amount as a client sent it, a JSON number or a string, kept as text until `Money.checked`
-/// reads it exactly.
+/// reads it exactly. No binary floating point touches it on the way.
 struct AmountInput: Decodable, Sendable {
     let text: String
 
@@ -66,12 +84,12 @@ struct AmountInput: Decodable, Sendable {
         let container = try decoder.singleValueContainer()
         if let string = try? container.decode(String.self) {
             text = string.trimmingCharacters(in: .whitespaces)
-        } else if let number = try? container.decode(Double.self), number.isFinite {
-            // The shortest text that reads back as the same double is the number as the client
-            // wrote it, for any amount of 15 significant digits or fewer.
-            text = number == number.rounded() && abs(number) < 1e15 ? String(Int64(number)) : "\(number)"
+        } else if let number = try? container.decode(Decimal.self) {
+            // Foundation reads a JSON number into a Decimal from its digits, so `10.01` stays
+            // exactly 10.01 (a binary floating-point number would not) and its text is the client's.
+            text = number.description
         } else {
-            throw DecodingError.typeMismatch(Double.self, .init(codingPath: decoder.codingPath, debugDescription: "not an amount"))
+            throw DecodingError.typeMismatch(Decimal.self, .init(codingPath: decoder.codingPath, debugDescription: "not an amount"))
         }
     }
 }
