@@ -49,8 +49,9 @@ os.environ["BENCH_STATE"] = os.path.join(STATE, "pools")  # bench.py's refresh-t
 
 BENCH_USER, BENCH_PASS = "benchuser", "BenchPass!2024"
 STD_WORKLOADS = ["login", "refresh", "verify", "me", "catalog", "register", "mixed"]
-# Tessera's own: Django's sign-in at its hash cost, and a day's free slots (the peer has no schedules).
-ALL_WORKLOADS = STD_WORKLOADS + ["login_pbkdf2", "availability"]
+# Tessera's own: Django's sign-in at its hash cost, a day's free slots, and balance credits spread
+# over every user or all to one (the peer has neither schedules nor balances).
+ALL_WORKLOADS = STD_WORKLOADS + ["login_pbkdf2", "availability", "balance", "balance_hot"]
 CATALOG_SERVICES = 10_000
 CORES = os.cpu_count() or 1
 
@@ -447,6 +448,41 @@ def availability_path(port, specialist_id):
     return path
 
 
+def balance_run(cfg, binary, url, port, server_pid, db_pid, hot, label, extra=None):
+    """Credits of 1.00 by an administrator (`PATCH /api/v1/balance`, each a ledger entry and an
+    audit event in one transaction) to every user in turn, or all to one user (`hot`: every change
+    waits for the one row's lock); then `tessera balances verify` recomputes every balance from the
+    ledger, and the run records whether they all agree."""
+    pb = bench_py()
+    db = TesseraDB(url)
+    ids = [str(r[0]) for r in db.q("SELECT id FROM users WHERE username_key LIKE %s ORDER BY username_key", ("user%",)).fetchall()]
+    db.close()
+    path = os.path.join(STATE, "balance-users.txt")
+    with open(path, "w") as f:
+        f.write("\n".join(ids[:1] if hot else ids) + "\n")
+    env = tessera_env(url, 1, extra)
+    env["TESSERA_CREATE_USER_PASSWORD"] = BENCH_PASS
+    if subprocess.run([binary, "create-user", "--username", "benchadmin", "--roles", "admin"], env=env, capture_output=True).returncode not in (0, 1):
+        raise RuntimeError("could not create benchadmin")
+    status, raw = http_status(port, "/api/v1/auth/token", timeout=30, method="POST",
+                              body=json.dumps({"login": "benchadmin", "password": BENCH_PASS}), headers={"Content-Type": "application/json"})
+    if status != 200:
+        raise RuntimeError(f"benchadmin sign-in: {status} {raw[:200]!r}")
+    wrk_env = {"WRK_PATH": "/api/v1/balance", "WRK_BEARER": json.loads(raw)["access"], "BALANCE_USERS": path}
+    roots = {"server": server_pid, "db": db_pid}
+    pb.wait_idle(roots)
+    r = pb.run_wrk(f"http://127.0.0.1:{port}/", os.path.join(HERE, "lua", "balance.lua"), wrk_env, cfg.duration,
+                   cfg.connections, 2, "30s", (), roots)
+    verify = subprocess.run([binary, "balances", "verify"], env=tessera_env(url, 1, extra), capture_output=True, text=True)
+    r["ledger_check"] = (verify.stdout.strip().splitlines() or ["(no output)"])[-1]
+    r["ledger_ok"] = verify.returncode == 0
+    r["balance_users"] = 1 if hot else len(ids)
+    print(f"   [{label}] {'balance_hot' if hot else 'balance'}: {r['rps']} req/s p50={r['p50_ms']}ms p99={r['p99_ms']}ms "
+          f"non2xx={r['non2xx']} users={r['balance_users']}; {r['ledger_check']}"
+          + (f" ERROR {r['error'][:200]}" if "error" in r else ""), flush=True)
+    return r
+
+
 def reset_hashes(url, prefix, password_hash):
     db = TesseraDB(url)
     db.q("UPDATE users SET password_hash = %s WHERE username_key LIKE %s", (password_hash, prefix + "%"))
@@ -580,6 +616,10 @@ def tessera_round(cfg, binary, pg, rnd, outdir, dj_hash):
                 with open(out) as f:
                     r = json.load(f)["workloads"][path]["runs"][0]
                 recs.append({"server": server, "db": dbk, "workload": "availability", "round": rnd, **r, **times})
+            for w in ("balance", "balance_hot"):
+                if w in workloads:
+                    r = balance_run(cfg, binary, url, port, proc.pid, db_pid, w == "balance_hot", label, extra)
+                    recs.append({"server": server, "db": dbk, "workload": w, "round": rnd, **r, **times})
             if "login_pbkdf2" in workloads:
                 r = login_pbkdf2(cfg, url, port, proc.pid, db_pid, dj_hash, label)
                 recs.append({"server": server, "db": dbk, "workload": "login_pbkdf2", "round": rnd, **r, **times})
@@ -797,6 +837,8 @@ def aggregate(recs):
         m["rps_all"] = [r.get("rps") for r in sorted(rs, key=lambda r: r["round"])]
         m["rps_by_round"] = {r["round"]: r.get("rps") for r in rs}
         m["runs"] = len(rs)
+        if any("ledger_ok" in r for r in rs):
+            m["ledger_ok"] = all(r.get("ledger_ok") for r in rs)
         agg[key] = m
     return agg
 
@@ -835,7 +877,8 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
     names = {"login": "login (Argon2id default vs Django PBKDF2)", "login_pbkdf2": "login at Django's hash cost",
              "refresh": "refresh (fresh token each)", "verify": "verify", "me": "GET /api/v1/me",
              "register": "register", "mixed": "mixed: /me during login storm",
-             "catalog": f"services: filtered, ordered page of 20 of {CATALOG_SERVICES:,}", "availability": "a day's free slots"}
+             "catalog": f"services: filtered, ordered page of 20 of {CATALOG_SERVICES:,}", "availability": "a day's free slots",
+             "balance": "balance credits, 1,000 users in turn", "balance_hot": "balance credits, all to one user"}
     L.append(f"Medians of {cfg.rounds} round(s) × {cfg.duration} s, wrk -t2 -c{cfg.connections}, "
              f"Django = gunicorn {cfg.django_workers} ({'5 workers' if 'sync' in cfg.django_workers else ''}).")
     L.append("")
@@ -967,7 +1010,7 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
             L.append(f"| {what} | {s['db']} | {', '.join(f'{x:.3f}' for x in s['ready_s'])} | {s['median_s']:.3f} s | {s['idle_rss_mib']:.0f} |")
     # targets
     L.append("")
-    L.append("Targets (issues 4 and 10):")
+    L.append("Targets (issues 4, 10 and 11):")
     L.append("")
     verdicts = []
 
@@ -1008,6 +1051,13 @@ def report(cfg, agg, info, hashes, startup, dj_iters):
         if t and t.get("p99_ms") is not None:
             target(t["p99_ms"] < 20 and t["errors"] == 0,
                    f"availability {dbk}: {fnum(t['rps'])}/s, p99 {fms(t['p99_ms'])} (< 20 ms, issue 10), errors {t['errors']} (0)")
+    for dbk in cfg.dbs:
+        for w in ("balance", "balance_hot"):
+            t = agg.get(("tessera", dbk, w))
+            if t:
+                target(t["ledger_ok"] and t["errors"] == 0,
+                       f"{w} {dbk}: {fnum(t['rps'])}/s, p99 {fms(t['p99_ms'])}, errors {t['errors']} (0); ledger check "
+                       f"after every round: {'every balance equals its ledger' if t['ledger_ok'] else 'MISMATCH'} (issue 11)")
     for dbk in cfg.dbs:
         m = agg.get(("tessera", dbk, "mixed"))
         if m and m["p99_ms"] is not None:
