@@ -184,7 +184,7 @@ struct AccessControlTests {
         let app = try await TestApp.make(database)
         try await app.run { client in
             let admin = try await rbacMember(app, client, "root@example.com", roles: ["admin"])
-            for (path, total) in [("/api/v1/resources", 11), ("/api/v1/actions", 7), ("/api/v1/permissions", 57), ("/api/v1/roles", 4)] {
+            for (path, total) in [("/api/v1/resources", 12), ("/api/v1/actions", 7), ("/api/v1/permissions", 62), ("/api/v1/roles", 4)] {
                 let first = try await client.call(.get, "\(path)?page_size=3", token: admin.access)
                 #expect(first.status == .ok, "\(path): \(first.text.prefix(200))")
                 #expect(first["count"] as? Int == total, "\(path) count \(String(describing: first["count"]))")

@@ -140,6 +140,58 @@ struct MarketplaceTests {
         }
     }
 
+    @Test("the public list comes from memory and follows every change: services, and their specialist's status", arguments: TestDatabase.all)
+    func listFollowsChanges(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            let admin = try await rbacMember(app, client, "root@example.com", roles: ["admin"])
+            let anna = try await rbacSignUp(client, "anna@example.com", kind: "specialist")
+            func names() async throws -> [String] {
+                let reply = try await client.call(.get, "/api/v1/services?ordering=name")
+                #expect(reply.status == .ok, "\(reply.text)")
+                return (reply["results"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
+            }
+            try await eventually("the index follows its feed") { app.tessera.catalog.store.index.isCurrent }
+            let massage = try await client.call(
+                .post, "/api/v1/services", json: ["name": "Massage", "price": 10, "duration_minutes": 60], token: anna.access)
+            let id = try #require(massage.string("id"))
+            #expect(try await names() == ["Massage"])
+            // Kept in memory: a row written behind Tessera's back (never done in production) is not seen…
+            try await app.tessera.database.transaction { db in try await db.raw("UPDATE services SET name = 'Behind'").run() }
+            #expect(try await names() == ["Massage"], "the list read the table again")
+            // …while every change through Tessera shows on the next request.
+            _ = try await client.call(.patch, "/api/v1/services/\(id)", json: ["name": "Long massage"], token: anna.access)
+            #expect(try await names() == ["Long massage"])
+            _ = try await client.call(.post, "/api/v1/services", json: ["name": "Haircut", "price": 5, "duration_minutes": 30], token: anna.access)
+            #expect(try await names() == ["Haircut", "Long massage"])
+            #expect(try await client.call(.patch, "/api/v1/users/\(anna.id)", json: ["status": "disabled"], token: admin.access).status == .ok)
+            #expect(try await names() == [], "a disabled specialist's services leave the list at once")
+            #expect(try await client.call(.patch, "/api/v1/users/\(anna.id)", json: ["status": "active"], token: admin.access).status == .ok)
+            #expect(try await names() == ["Haircut", "Long massage"])
+            #expect(try await client.call(.delete, "/api/v1/services/\(id)", token: admin.access).status == .noContent)
+            #expect(try await names() == ["Haircut"])
+        }
+    }
+
+    @Test("PostgreSQL: a service added on one instance is listed by the others within a second")
+    func listAcrossInstances() async throws {
+        try #require(TestDatabase.all.contains(.postgres), "TESSERA_TEST_POSTGRES_URL is not set; run scripts/test")
+        let url = try await TestDatabase.postgres.freshURL()
+        let first = try await TestApp.make(.postgres, url: url)
+        try await first.run { one in
+            let second = try await TestApp.make(.postgres, url: url)
+            try await second.run { other in
+                let anna = try await rbacSignUp(one, "anna@example.com", kind: "specialist")
+                try await eventually("both indexes follow the feed") {
+                    first.tessera.catalog.store.index.isCurrent && second.tessera.catalog.store.index.isCurrent
+                }
+                #expect(try await other.call(.get, "/api/v1/services")["count"] as? Int == 0)
+                _ = try await one.call(.post, "/api/v1/services", json: ["name": "Massage", "price": 10, "duration_minutes": 60], token: anna.access)
+                try await eventually("the other instance lists it") { try await other.call(.get, "/api/v1/services")["count"] as? Int == 1 }
+            }
+        }
+    }
+
     @Test("profiles: there from sign-up, validated, specialists only; the directory filters and shows services", arguments: TestDatabase.all)
     func profilesAndDirectory(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)

@@ -16,6 +16,9 @@ final class UserCache: ChangeFollower {
 
     private let database: any Database
     private let state = Mutex(State())
+    /// Told of every user this cache forgets (nil: all of them), so what else is kept about users
+    /// (the services of active specialists) follows the same changes.
+    private let onForget: @Sendable (UUID?) -> Void
 
     private struct State {
         var current = false
@@ -28,8 +31,9 @@ final class UserCache: ChangeFollower {
         }
     }
 
-    init(database: any Database) {
+    init(database: any Database, onForget: @escaping @Sendable (UUID?) -> Void = { _ in }) {
         self.database = database
+        self.onForget = onForget
     }
 
     /// Whether the feed listens, so users are kept and served.
@@ -75,6 +79,7 @@ final class UserCache: ChangeFollower {
 
     private func forget(_ id: UUID?) {
         state.withLock { $0.forget(id) }
+        onForget(id)
     }
 
     func ready() async throws {

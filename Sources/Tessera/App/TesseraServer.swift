@@ -32,7 +32,8 @@ public struct TesseraServer: Sendable {
         let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
         let readiness = Readiness()
         let keys = SigningKeys(settings: settings.tokens, database: database, readiness: readiness)
-        let users = UserStore(dialect: database.dialect, cache: UserCache(database: database))
+        let catalogIndex = CatalogIndex(database: database)
+        let users = UserStore(dialect: database.dialect, cache: UserCache(database: database, onForget: { catalogIndex.userChanged($0) }))
         let audit = AuditLog(database: database, clock: clock)
         let limiter = RateLimiter(database: database, clock: clock, enabled: settings.abuse.rateLimits)
         let hasher = PasswordHasher()
@@ -56,7 +57,8 @@ public struct TesseraServer: Sendable {
             database: database, users: users, sessions: sessions, access: accessControl, audit: audit, mail: mail, clock: clock)
         let access = AccessService(database: database, store: accessStore, access: accessControl, audit: audit, users: users)
         let catalog = CatalogService(
-            database: database, store: CatalogStore(dialect: database.dialect), users: users, access: accessControl, clock: clock)
+            database: database, store: CatalogStore(dialect: database.dialect, index: catalogIndex), users: users, access: accessControl, clock: clock
+        )
         let schedules = ScheduleService(database: database, store: ScheduleStore(), users: users, clock: clock)
         let bookings = BookingService(
             database: database, store: BookingStore(dialect: database.dialect), catalog: catalog, schedules: schedules, users: users,
@@ -139,7 +141,9 @@ public struct TesseraServer: Sendable {
             // Shut down in reverse: the worker and the feed stop before the connections they use.
             services: [
                 database, outbox, housekeeping, keys,
-                ChangeFeed(database: database, followers: [revocations, accounts.users.cache, keys], readiness: readiness, logger: logger),
+                ChangeFeed(
+                    database: database, followers: [revocations, accounts.users.cache, keys, catalog.store.index], readiness: readiness,
+                    logger: logger),
             ],
             logger: logger
         )

@@ -33,8 +33,10 @@ struct CatalogService: Sendable {
         return offering
     }
 
+    /// From memory (`CatalogIndex`), or from the database while the change feed is down.
     func list(_ filter: CatalogStore.Filter, page: PageRequest) async throws -> (Int, [Offering]) {
-        try await database.read { db in try await self.store.list(filter, page: page, db) }
+        if let answer = try await store.index.list(filter, page: page, load: store.snapshot) { return answer }
+        return try await database.read { db in try await self.store.list(filter, page: page, db) }
     }
 
     func offered(by specialistID: UUID) async throws -> [Offering] {
