@@ -39,14 +39,24 @@ final class CatalogIndex: ChangeFollower {
     func list(_ filter: CatalogStore.Filter, page: PageRequest, load: @escaping @Sendable (any SQLDatabase) async throws -> Snapshot) async throws
         -> (Int, [Offering])?
     {
+        try await snapshot(load)?.page(filter, page)
+    }
+
+    /// A listed service from memory: `.some(nil)` when there is none, nil while the feed is down.
+    func listed(_ id: UUID, load: @escaping @Sendable (any SQLDatabase) async throws -> Snapshot) async throws -> Offering?? {
+        try await snapshot(load).map { $0.listed(id) }
+    }
+
+    /// The snapshot, loaded if needed; nil while the feed is down.
+    private func snapshot(_ load: @escaping @Sendable (any SQLDatabase) async throws -> Snapshot) async throws -> Snapshot? {
         let (generation, snapshot) = state.withLock { state in state.current ? (state.generation, state.snapshot) : (nil, nil) }
         guard let generation else { return nil }
-        if let snapshot { return snapshot.page(filter, page) }
+        if let snapshot { return snapshot }
         let loaded = try await database.read { db in try await load(db) }
         state.withLock { state in
             if state.current, state.generation == generation { state.snapshot = loaded }
         }
-        return loaded.page(filter, page)
+        return loaded
     }
 
     /// Announces, inside the caller's transaction, that a service was added, changed or removed.
@@ -91,6 +101,7 @@ final class CatalogIndex: ChangeFollower {
         /// Names lowercased, as bytes: what `name` contains is looked for in.
         private let names: [[UInt8]]
         private let orders: [OfferingFilter.Ordering: [Int]]
+        private let positions: [UUID: Int]
         let owners: Set<UUID>
 
         /// `rows`: each service and whether its specialist is active.
@@ -99,6 +110,7 @@ final class CatalogIndex: ChangeFollower {
             listed = rows.map(\.1)
             names = offerings.map { Array($0.name.lowercased().utf8) }
             owners = Set(offerings.map(\.specialistID))
+            positions = Dictionary(offerings.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { first, _ in first })
             let all = Array(offerings.indices)
             let offerings = self.offerings
             // The orders the database gives: ties broken by id (as bytes, like PostgreSQL's uuid
@@ -119,6 +131,10 @@ final class CatalogIndex: ChangeFollower {
                 .price: byPrice, .priceDescending: byPrice.reversed(), .created_at: byCreation, .createdAtDescending: byCreation.reversed(),
                 .name: byName, .nameDescending: byName.reversed(),
             ]
+        }
+
+        func listed(_ id: UUID) -> Offering? {
+            positions[id].flatMap { listed[$0] ? offerings[$0] : nil }
         }
 
         /// How many listed services match `filter`, and the page of them in its order.

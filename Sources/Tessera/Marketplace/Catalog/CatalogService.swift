@@ -28,8 +28,11 @@ struct CatalogService: Sendable {
         return created
     }
 
+    /// A service of an active specialist, from memory while the change feed is up.
     func listed(_ id: UUID) async throws -> Offering {
-        guard let offering = try await database.read({ db in try await self.store.findListed(id, db) }) else { throw APIError.notFound }
+        var found = try await store.index.listed(id, load: store.snapshot)
+        if found == nil { found = try await database.read { db in try await self.store.findListed(id, db) } }
+        guard let offering = found ?? nil else { throw APIError.notFound }
         return offering
     }
 
