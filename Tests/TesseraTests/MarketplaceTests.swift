@@ -151,7 +151,7 @@ struct MarketplaceTests {
                 #expect(reply.status == .ok, "\(reply.text)")
                 return (reply["results"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
             }
-            try await eventually("the index follows its feed") { app.tessera.catalog.store.index.isCurrent }
+            try await eventually("the catalogue follows its feed") { app.tessera.catalog.store.catalogue.isCurrent }
             let massage = try await client.call(
                 .post, "/api/v1/services", json: ["name": "Massage", "price": 10, "duration_minutes": 60], token: anna.access)
             let id = try #require(massage.string("id"))
@@ -183,11 +183,22 @@ struct MarketplaceTests {
             try await second.run { other in
                 let anna = try await rbacSignUp(one, "anna@example.com", kind: "specialist")
                 try await eventually("both indexes follow the feed") {
-                    first.tessera.catalog.store.index.isCurrent && second.tessera.catalog.store.index.isCurrent
+                    first.tessera.catalog.store.catalogue.isCurrent && second.tessera.catalog.store.catalogue.isCurrent
+                        && second.tessera.schedules.store.memory.isCurrent
                 }
                 #expect(try await other.call(.get, "/api/v1/services")["count"] as? Int == 0)
                 _ = try await one.call(.post, "/api/v1/services", json: ["name": "Massage", "price": 10, "duration_minutes": 60], token: anna.access)
                 try await eventually("the other instance lists it") { try await other.call(.get, "/api/v1/services")["count"] as? Int == 1 }
+                // Schedules are kept in memory the same way.
+                let id = try #require(
+                    try await other.call(.get, "/api/v1/services").json["results"].flatMap { ($0 as? [[String: Any]])?.first?["id"] as? String })
+                let monday = "/api/v1/specialists/\(anna.id)/availability?service=\(id)&date=2027-02-01"
+                #expect((try await other.call(.get, monday)["slots"] as? [Any])?.isEmpty == true, "no hours yet")
+                let hours = ["timezone": "UTC", "weekly": [["weekday": 1, "start": "09:00", "end": "11:00"]], "days_off": []] as [String: Any]
+                #expect(try await one.call(.put, "/api/v1/me/schedule", json: hours, token: anna.access).status == .ok)
+                try await eventually("the other instance offers the new hours") {
+                    (try await other.call(.get, monday)["slots"] as? [Any])?.count == 2
+                }
             }
         }
     }

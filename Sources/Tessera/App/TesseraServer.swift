@@ -32,8 +32,11 @@ public struct TesseraServer: Sendable {
         let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
         let readiness = Readiness()
         let keys = SigningKeys(settings: settings.tokens, database: database, readiness: readiness)
-        let catalogIndex = CatalogIndex(database: database)
-        let users = UserStore(dialect: database.dialect, cache: UserCache(database: database, onForget: { catalogIndex.userChanged($0) }))
+        let catalogue = FollowedSnapshot(topic: "services", database: database, load: CatalogStore.catalogue)
+        // A specialist disabled or enabled takes their services out of the list or back.
+        let users = UserStore(
+            dialect: database.dialect,
+            cache: UserCache(database: database) { id in catalogue.drop { id.map($0.owners.contains) ?? true } })
         let audit = AuditLog(database: database, clock: clock)
         let limiter = RateLimiter(database: database, clock: clock, enabled: settings.abuse.rateLimits)
         let hasher = PasswordHasher()
@@ -57,9 +60,12 @@ public struct TesseraServer: Sendable {
             database: database, users: users, sessions: sessions, access: accessControl, audit: audit, mail: mail, clock: clock)
         let access = AccessService(database: database, store: accessStore, access: accessControl, audit: audit, users: users)
         let catalog = CatalogService(
-            database: database, store: CatalogStore(dialect: database.dialect, index: catalogIndex), users: users, access: accessControl, clock: clock
+            database: database, store: CatalogStore(dialect: database.dialect, catalogue: catalogue), users: users, access: accessControl,
+            clock: clock
         )
-        let schedules = ScheduleService(database: database, store: ScheduleStore(), users: users, clock: clock)
+        let schedules = ScheduleService(
+            database: database, store: ScheduleStore(memory: FollowedSnapshot(topic: "schedules", database: database, load: ScheduleStore.all)),
+            users: users, clock: clock)
         let bookings = BookingService(
             database: database, store: BookingStore(dialect: database.dialect), catalog: catalog, schedules: schedules, users: users,
             mail: BookingMail(outbox: mail.outbox), clock: clock)
@@ -142,7 +148,8 @@ public struct TesseraServer: Sendable {
             services: [
                 database, outbox, housekeeping, keys,
                 ChangeFeed(
-                    database: database, followers: [revocations, accounts.users.cache, keys, catalog.store.index], readiness: readiness,
+                    database: database, followers: [revocations, accounts.users.cache, keys, catalog.store.catalogue, schedules.store.memory],
+                    readiness: readiness,
                     logger: logger),
             ],
             logger: logger

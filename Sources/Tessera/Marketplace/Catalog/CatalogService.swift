@@ -30,15 +30,19 @@ struct CatalogService: Sendable {
 
     /// A service of an active specialist, from memory while the change feed is up.
     func listed(_ id: UUID) async throws -> Offering {
-        var found = try await store.index.listed(id, load: store.snapshot)
-        if found == nil { found = try await database.read { db in try await self.store.findListed(id, db) } }
-        guard let offering = found ?? nil else { throw APIError.notFound }
+        let found =
+            if let catalogue = try await store.catalogue.value() {
+                catalogue.listed(id)
+            } else {
+                try await database.read { db in try await self.store.findListed(id, db) }
+            }
+        guard let offering = found else { throw APIError.notFound }
         return offering
     }
 
-    /// From memory (`CatalogIndex`), or from the database while the change feed is down.
+    /// From memory (`Catalogue`), or from the database while the change feed is down.
     func list(_ filter: CatalogStore.Filter, page: PageRequest) async throws -> (Int, [Offering]) {
-        if let answer = try await store.index.list(filter, page: page, load: store.snapshot) { return answer }
+        if let catalogue = try await store.catalogue.value() { return catalogue.page(filter, page) }
         return try await database.read { db in try await self.store.list(filter, page: page, db) }
     }
 

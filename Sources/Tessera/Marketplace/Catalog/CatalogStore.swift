@@ -2,10 +2,10 @@ import Foundation
 import SQLKit
 
 /// The `services` table. Public reads see only services of active specialists. Every write
-/// tells the in-memory index (`CatalogIndex`) in its transaction.
+/// announces itself in its transaction, so the catalogue kept in memory follows.
 struct CatalogStore: Sendable {
     let dialect: SQLDialect
-    let index: CatalogIndex
+    let catalogue: FollowedSnapshot<Catalogue>
 
     /// What the public list narrows by, already checked.
     struct Filter: Sendable {
@@ -24,7 +24,7 @@ struct CatalogStore: Sendable {
                 SQLBind(offering.price.minor), SQLBind(offering.durationMinutes), SQLBind(offering.createdAt)
             )
             .run()
-        try await index.changed(db)
+        try await catalogue.changed(db)
     }
 
     func update(_ offering: Offering, _ db: any SQLDatabase) async throws {
@@ -33,12 +33,12 @@ struct CatalogStore: Sendable {
             .set("price_minor", to: SQLBind(offering.price.minor)).set("duration_minutes", to: SQLBind(offering.durationMinutes))
             .where("id", .equal, SQLBind(offering.id))
             .run()
-        try await index.changed(db)
+        try await catalogue.changed(db)
     }
 
     func delete(_ id: UUID, _ db: any SQLDatabase) async throws {
         try await db.delete(from: "services").where("id", .equal, SQLBind(id)).run()
-        try await index.changed(db)
+        try await catalogue.changed(db)
     }
 
     /// Any service, whoever offers it (for its owner or an admin to change).
@@ -85,14 +85,14 @@ struct CatalogStore: Sendable {
         return try await db.page(page, columns: Self.columns, orderBy: order, filtered, as: Offering.init(row:))
     }
 
-    /// Every service and whether its specialist is active: what `CatalogIndex` keeps.
-    func snapshot(_ db: any SQLDatabase) async throws -> CatalogIndex.Snapshot {
+    /// Every service and whether its specialist is active: the catalogue kept in memory.
+    static func catalogue(_ db: any SQLDatabase) async throws -> Catalogue {
         let rows = try await db.select().columns(Offering.columns.map { SQLColumn($0, table: "s") })
             .column(SQLRaw("CASE WHEN u.status = 'active' THEN 1 ELSE 0 END"), as: "listed")
             .from(SQLAlias(SQLIdentifier("services"), as: SQLIdentifier("s")))
             .join(SQLAlias(SQLIdentifier("users"), as: SQLIdentifier("u")), method: SQLJoinMethod.inner, on: SQLRaw("u.id = s.specialist_id"))
             .all()
-        return CatalogIndex.Snapshot(try rows.map { (try Offering(row: $0), try $0.decode(column: "listed", as: Int.self) == 1) })
+        return Catalogue(try rows.map { (try Offering(row: $0), try $0.decode(column: "listed", as: Int.self) == 1) })
     }
 
     private static let columns: [any SQLExpression] = Offering.columns.map { SQLColumn($0) }

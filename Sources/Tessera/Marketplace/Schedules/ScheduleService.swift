@@ -20,8 +20,10 @@ struct ScheduleService: Sendable {
         return schedule
     }
 
+    /// From memory while the change feed runs, else from the database.
     func schedule(of specialistID: UUID) async throws -> Schedule {
-        try await database.read { db in try await self.store.find(specialistID, db) } ?? .empty
+        if let all = try await store.memory.value() { return all[specialistID] ?? .empty }
+        return try await database.read { db in try await self.store.find(specialistID, db) } ?? .empty
     }
 
     private func requireSpecialist(_ caller: Identity) async throws {
