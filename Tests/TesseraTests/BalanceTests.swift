@@ -276,23 +276,14 @@ struct BalanceTests {
     }
 }
 
-/// Sends every change at once, a connection each, so they really race; their statuses.
+/// Sends every change at once (`concurrently`); their statuses.
 private func concurrently(_ port: Int, _ changes: [([String: Any], String?)], _ member: RBACMember) async throws -> [Int] {
-    let bodies = try changes.map { (try JSONSerialization.data(withJSONObject: $0.0), $0.1) }
-    return try await withThrowingTaskGroup(of: Int.self) { group in
-        for (body, key) in bodies {
-            group.addTask {
-                var headers: HTTPFields = [.contentType: "application/json", .authorization: "Bearer \(member.access)"]
-                if let key { headers[.init("Idempotency-Key")!] = key }
-                let request = TestClient.Request(
-                    "/api/v1/balance", method: .patch, authority: "localhost", headers: headers, body: ByteBuffer(bytes: body))
-                return try await TestClient.withClient(host: "localhost", port: port) { connection in
-                    try await connection.execute(request).status.code
-                }
-            }
+    try await concurrently(
+        port: port,
+        changes.map { body, key in
+            try jsonRequest(.patch, "/api/v1/balance", body, token: member.access, headers: key.map { [.init("Idempotency-Key")!: $0] } ?? [:])
         }
-        return try await group.reduce(into: []) { $0.append($1) }
-    }
+    ).map(\.status)
 }
 
 extension TestClientProtocol {

@@ -459,23 +459,12 @@ struct MarketplaceTests {
             let port = try #require(client.port)
 
             func race(_ attempts: [(RBACMember, String, String)]) async throws -> [Int] {
-                try await withThrowingTaskGroup(of: Int.self) { group in
-                    for (member, service, start) in attempts {
-                        let body = try JSONSerialization.data(withJSONObject: ["service": service, "start": start])
-                        group.addTask {
-                            // A connection each, so the requests really run at once.
-                            try await TestClient.withClient(host: "localhost", port: port) { connection in
-                                try await connection.execute(
-                                    TestClient.Request(
-                                        "/api/v1/bookings", method: .post, authority: "localhost",
-                                        headers: [.contentType: "application/json", .authorization: "Bearer \(member.access)"],
-                                        body: ByteBuffer(bytes: body))
-                                ).status.code
-                            }
-                        }
+                try await concurrently(
+                    port: port,
+                    attempts.map { member, service, start in
+                        try jsonRequest(.post, "/api/v1/bookings", ["service": service, "start": start], token: member.access)
                     }
-                    return try await group.reduce(into: []) { $0.append($1) }
-                }
+                ).map(\.status)
             }
             let one = try await race(clients.map { ($0, market.hour, "2027-02-01T08:00:00Z") })
             #expect(one.filter { $0 == 201 }.count == 1, "one slot, \(one.filter { $0 == 201 }.count) bookings: \(one)")

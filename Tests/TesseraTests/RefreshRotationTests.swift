@@ -176,25 +176,8 @@ struct RefreshRotationTests {
         try await app.run(.live) { client in
             let first = try await client.signUp("race@example.com")
             let port = try #require(client.port)
-            let body = try JSONSerialization.data(withJSONObject: ["refresh": first.refresh])
-
-            // Twenty connections, so the requests really run at once (one connection would queue them).
-            let replies = try await withThrowingTaskGroup(of: (Int, String).self) { group in
-                for _ in 0..<20 {
-                    group.addTask {
-                        try await TestClient.withClient(host: "localhost", port: port) { connection in
-                            let response = try await connection.execute(
-                                TestClient.Request(
-                                    "/api/v1/auth/token/refresh", method: .post, authority: "localhost",
-                                    headers: [.contentType: "application/json"], body: ByteBuffer(bytes: body)))
-                            return (response.status.code, response.body.map { String(buffer: $0) } ?? "")
-                        }
-                    }
-                }
-                var all: [(Int, String)] = []
-                for try await reply in group { all.append(reply) }
-                return all
-            }
+            let refresh = try jsonRequest(.post, "/api/v1/auth/token/refresh", ["refresh": first.refresh])
+            let replies = try await concurrently(port: port, Array(repeating: refresh, count: 20)).map { ($0.status, $0.body) }
             #expect(replies.count == 20)
             #expect(replies.allSatisfy { $0.0 < 500 }, "5xx under concurrency: \(replies.filter { $0.0 >= 500 })")
             // All twenty fall within the grace, so each is either the rotation or a replay of the parent.

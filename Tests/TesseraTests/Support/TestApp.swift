@@ -175,3 +175,30 @@ func expectAPIError(
     #expect(reply.code != nil, "\(what): no code in \(reply.text.prefix(200))", sourceLocation: sourceLocation)
     if let code { #expect(reply.code == code, "\(what): code \(reply.code ?? "nil")", sourceLocation: sourceLocation) }
 }
+
+/// Sends every request at once over a connection each, so they really run concurrently (one
+/// connection would queue them); each answer's status and body.
+func concurrently(port: Int, _ requests: [TestClient.Request]) async throws -> [(status: Int, body: String)] {
+    try await withThrowingTaskGroup(of: (status: Int, body: String).self) { group in
+        for request in requests {
+            group.addTask {
+                try await TestClient.withClient(host: "localhost", port: port) { connection in
+                    let response = try await connection.execute(request)
+                    return (response.status.code, response.body.map { String(buffer: $0) } ?? "")
+                }
+            }
+        }
+        return try await group.reduce(into: []) { $0.append($1) }
+    }
+}
+
+/// A JSON request for `concurrently`.
+func jsonRequest(_ method: HTTPRequest.Method, _ path: String, _ body: [String: Any], token: String? = nil, headers extra: HTTPFields = [:]) throws
+    -> TestClient.Request
+{
+    var headers = extra
+    headers[.contentType] = "application/json"
+    if let token { headers[.authorization] = "Bearer \(token)" }
+    return TestClient.Request(
+        path, method: method, authority: "localhost", headers: headers, body: ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+}
