@@ -143,6 +143,34 @@ struct AvatarTests {
         }
     }
 
+    @Test("the form parser: any split of the body, a preamble, other parts first; a non-ASCII header name is a 400, not a crash")
+    func formParsing() async throws {
+        func parse(_ body: [UInt8], chunk: Int, boundary: String = "b0und") async throws -> ByteBuffer? {
+            let chunks = stride(from: 0, to: body.count, by: chunk).map { ByteBuffer(bytes: body[$0..<min($0 + chunk, body.count)]) }
+            var head = HTTPRequest(method: .put, scheme: "http", authority: "localhost", path: "/api/v1/me/profile/avatar")
+            head.headerFields[.contentType] = "multipart/form-data; boundary=\"\(boundary)\""
+            let request = Request(head: head, body: RequestBody(asyncSequence: CountingBody(chunks: chunks, counter: ReadCounter())))
+            return try await request.formFile("avatar", maxBytes: 4096)
+        }
+        let image = Array(Self.png) + Array("\r\n--b0un".utf8) + [0xFF, 0x0D, 0x0A]  // bytes that start like the delimiter
+        let form =
+            Array("preamble to ignore\r\n--b0und\r\nContent-Disposition: form-data; name=\"note\"\r\n\r\nhello\r\n".utf8)
+            + Array("--b0und\r\nContent-Disposition: form-data; name=\"avatar\"; filename=\"a;b.png\"\r\nContent-Type: image/png\r\n\r\n".utf8)
+            + image + Array("\r\n--b0und--\r\nepilogue".utf8)
+        for size in [1, 2, 7, 64, form.count] {
+            let file = try await parse(form, chunk: size)
+            #expect(file.map { Array($0.readableBytesView) } == image, "chunks of \(size)")
+        }
+        let cut = Array(form.prefix(form.count - 20))
+        #expect(try await parse(cut, chunk: 64) == nil, "a form cut off before the file's delimiter has no file")
+        let hostile = Array("--b0und\r\n".utf8) + [0xC3, 0x84] + Array(": x\r\n\r\ndata\r\n--b0und--\r\n".utf8)
+        await #expect(throws: APIError.self) { _ = try await parse(hostile, chunk: 5) }
+        let noHeaders = Array("--b0und\r\n\r\ndata\r\n--b0und--\r\n".utf8)
+        #expect(try await parse(noHeaders, chunk: 5) == nil, "a part without headers names no field")
+        let endless = Array("--b0und\r\n".utf8) + Array(repeating: UInt8(ascii: "X"), count: 10_000)
+        await #expect(throws: APIError.self, "headers without an end") { _ = try await parse(endless, chunk: 100) }
+    }
+
     @Test("the limit holds while the body streams in: a 25 MB upload is refused after little more than the limit is read")
     func limitWhileStreaming() async throws {
         let counter = ReadCounter()
