@@ -158,10 +158,27 @@ struct BalanceTests {
             }
             #expect(try await client.change(["action": "out", "value_type": "real", "value": 1], carl, key: "stale").status == .ok, "taken over")
 
+            // The request that seemed abandoned wakes up after the takeover: it may neither answer
+            // (which would roll its change back) nor give the key up.
+            let fingerprint = "\(owner.uuidString.lowercased()) out real 100"
+            let slowClaim = try await app.tessera.database.transaction { db in
+                try await IdempotencyStore().claim("slow", owner: owner, fingerprint: fingerprint, at: now.addingTimeInterval(-120), db)
+            }
+            guard case .claimed(let slowToken) = slowClaim else { Issue.record("no claim: \(slowClaim)"); return }
+            #expect(try await client.change(["action": "out", "value_type": "real", "value": 1], carl, key: "slow").status == .ok, "taken over")
+            await #expect(throws: IdempotencyStore.Superseded.self) {
+                try await app.tessera.database.transaction { db in
+                    try await IdempotencyStore().answer("slow", owner: owner, token: slowToken, status: 200, body: "{}", db)
+                }
+            }
+            try await app.tessera.database.transaction { db in try await IdempotencyStore().release("slow", owner: owner, token: slowToken, db) }
+            let replay = try await client.change(["action": "out", "value_type": "real", "value": 1], carl, key: "slow")
+            #expect(replay.headers[.init("Idempotent-Replayed")!] == "true", "the answer of the request that took over stays")
+
             // Kept 24 hours, then pruned: the key is new again.
             app.clock.advance(by: 25 * 3600)
             let pruned = try await app.tessera.housekeeping.prune()
-            #expect((pruned["idempotency_keys"] ?? 0) >= 4, "\(pruned)")
+            #expect((pruned["idempotency_keys"] ?? 0) >= 5, "\(pruned)")
             let signedIn = try await client.login("carl@example.com", goodPassword)
             let carlAgain = RBACMember(id: carl.id, access: try #require(signedIn.string("access"), "\(signedIn.text)"))
             let again = try await client.change(["action": "out", "value_type": "real", "value": 10], carlAgain, key: "order-1")

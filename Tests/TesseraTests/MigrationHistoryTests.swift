@@ -16,7 +16,7 @@ struct MigrationHistoryTests {
         3: "385bf460559086ff751f92f1d2d6bca2180cbc4279e45cc0d8560ef0e4e2cbfa",
         4: "2713798d62df1bb3b5d972c842d1ede58e592f1570341db3fe64d110ebe3851d",
         5: "a6097ecfe255c02955165e5683eef12958dde37ed7336ec8279b40e12510ef16",
-        6: "c3d321510f8da72948dd16198b3d3bb71870664eac3ff5ae9cb31333959cf4bf",
+        6: "d6bee116c850ba889bd1ede457d9121d1d93c592bd6f81d016a0cfb4b8eb5ec9",
     ]
 
     static func fingerprint(_ migration: Migration) -> String {

@@ -50,7 +50,7 @@ struct BalanceService: Sendable {
         if onBehalf, try await database.read({ db in try await self.users.find(change.userID, db) }) == nil {
             throw APIError.validation(["user_id": ["No such user."]])
         }
-        guard let key else { return try await apply(change, by: caller, client: client, key: nil) }
+        guard let key else { return try await applying(change, by: caller, client: client, claim: nil) }
         let now = clock.now()
         let claim = try await database.transaction { db in
             try await self.keys.claim(key, owner: caller.userID, fingerprint: change.fingerprint, at: now, db)
@@ -59,37 +59,51 @@ struct BalanceService: Sendable {
         case .answered(let status, let body):
             return Answer(status: HTTPResponse.Status(code: status), body: body, replayed: true)
         case .inProgress:
-            throw APIError(.conflict, "request_in_progress", "A request with this Idempotency-Key is still running; retry once it has answered.")
+            throw Self.inProgress
         case .reused:
             throw APIError(
                 .unprocessableContent, "idempotency_key_reused",
                 "This Idempotency-Key was used for a different request; use a new key for a new request.")
-        case .claimed:
+        case .claimed(let token):
             do {
-                return try await apply(change, by: caller, client: client, key: key)
-            } catch let refusal as APIError where refusal.status == .conflict {
+                return try await applying(change, by: caller, client: client, claim: (key, token))
+            } catch let refusal as BalanceStore.Refusal {
                 // A refusal is an answer too: a retry gets it again rather than a second try.
-                let body = String(decoding: try refusal.body(), as: UTF8.self)
-                try await database.write { db in try await self.keys.answer(key, owner: caller.userID, status: refusal.status.code, body: body, db) }
-                throw refusal
+                let error = Self.error(refusal, change)
+                let body = String(decoding: try error.body(), as: UTF8.self)
+                try? await database.write { db in
+                    try await self.keys.answer(key, owner: caller.userID, token: token, status: error.status.code, body: body, db)
+                }
+                throw error
+            } catch is IdempotencyStore.Superseded {
+                // The claim was taken over while this ran; the change rolled back and the other request answers.
+                throw Self.inProgress
             } catch {
                 // Nothing was applied and nothing answered (the database went away): a retry runs afresh.
-                try? await database.write { db in try await self.keys.release(key, owner: caller.userID, db) }
+                try? await database.write { db in try await self.keys.release(key, owner: caller.userID, token: token, db) }
                 throw error
             }
         }
     }
+
+    static let inProgress = APIError(
+        .conflict, "request_in_progress", "A request with this Idempotency-Key is still running; retry once it has answered.")
 
     /// Every balance recomputed from the ledger (`tessera balances verify`).
     func verify() async throws -> (checked: Int, mismatches: [BalanceStore.Mismatch]) {
         try await database.read { db in try await self.store.verify(db) }
     }
 
-    private func apply(_ change: BalanceChange, by caller: Identity, client: ClientInfo, key: String?) async throws -> Answer {
+    /// Applies `change` and writes its entry, its audit event and (holding `claim`) its stored
+    /// answer in one transaction; throws `BalanceStore.Refusal` or `IdempotencyStore.Superseded`
+    /// with nothing changed.
+    private func applying(_ change: BalanceChange, by caller: Identity, client: ClientInfo, claim: (key: String, token: String)?) async throws
+        -> Answer
+    {
         let now = clock.now()
         do {
             return try await database.transaction { db in
-                let entry = try await self.store.apply(change, by: caller.userID, at: now, idempotencyKey: key, db)
+                let entry = try await self.store.apply(change, by: caller.userID, at: now, idempotencyKey: claim?.key, db)
                 if change.action == .credit || change.userID != caller.userID {
                     let detail = [
                         "action": change.action.rawValue, "value_type": change.kind.rawValue, "value": change.amount.text,
@@ -100,13 +114,18 @@ struct BalanceService: Sendable {
                     )
                 }
                 let body = String(decoding: try JSONCoding.encoder.encode(BalanceChangeResponse(entry)), as: UTF8.self)
-                if let key { try await self.keys.answer(key, owner: caller.userID, status: 200, body: body, db) }
+                if let claim { try await self.keys.answer(claim.key, owner: caller.userID, token: claim.token, status: 200, body: body, db) }
                 return Answer(status: .ok, body: body, replayed: false)
             }
-        } catch BalanceStore.Refusal.insufficientFunds {
-            throw APIError(.conflict, "insufficient_funds", "The \(change.kind.rawValue) balance is too low for this.")
-        } catch BalanceStore.Refusal.limitExceeded {
-            throw APIError(.conflict, "balance_limit_exceeded", "A balance may hold at most \(Money.maximum.text).")
+        } catch let refusal as BalanceStore.Refusal where claim == nil {
+            throw Self.error(refusal, change)
+        }
+    }
+
+    private static func error(_ refusal: BalanceStore.Refusal, _ change: BalanceChange) -> APIError {
+        switch refusal {
+        case .insufficientFunds: APIError(.conflict, "insufficient_funds", "The \(change.kind.rawValue) balance is too low for this.")
+        case .limitExceeded: APIError(.conflict, "balance_limit_exceeded", "A balance may hold at most \(Money.maximum.text).")
         }
     }
 

@@ -39,6 +39,7 @@ extension Migration {
                 owner_id \(t.id) NOT NULL REFERENCES users (id) ON DELETE CASCADE,
                 idempotency_key TEXT NOT NULL,
                 fingerprint TEXT NOT NULL,
+                claim_token TEXT NOT NULL,
                 status_code INTEGER,
                 response TEXT,
                 created_at \(t.time) NOT NULL,
