@@ -170,6 +170,21 @@ struct MarketplaceTests {
             #expect(try await names() == ["Haircut", "Long massage"])
             #expect(try await client.call(.delete, "/api/v1/services/\(id)", token: admin.access).status == .noContent)
             #expect(try await names() == ["Haircut"])
+
+            // Memory and the database (the path while the feed is down) agree on every order, mixed case and accents included.
+            for name in ["banana", "Apple", "apple", "Äpfel", "Zebra massage"] {
+                _ = try await client.call(.post, "/api/v1/services", json: ["name": name, "price": 7, "duration_minutes": 30], token: anna.access)
+            }
+            for ordering in [OfferingFilter.Ordering.name, .nameDescending, .price, .createdAtDescending] {
+                for text in [nil, "a"] as [String?] {
+                    let filter = CatalogStore.Filter(name: text, ordering: ordering)
+                    let sql = try await app.tessera.database.read { db in try await app.tessera.catalog.store.list(filter, page: PageRequest(), db) }
+                    let memory = try #require(try await app.tessera.catalog.store.catalogue.value()).page(filter, PageRequest())
+                    #expect(
+                        sql.0 == memory.0 && sql.1.map(\.id) == memory.1.map(\.id),
+                        "\(ordering) \(text ?? "-"): \(sql.1.map(\.name)) vs \(memory.1.map(\.name))")
+                }
+            }
         }
     }
 

@@ -7,11 +7,19 @@ extension SQLDatabase {
         _ request: PageRequest, columns: [any SQLExpression], orderBy order: [(String, SQLDirection)],
         _ filtered: (SQLSelectBuilder) -> SQLSelectBuilder, as decode: (any SQLRow) throws -> Row
     ) async throws -> (Int, [Row]) {
+        try await page(request, columns: columns, orderBy: order.map { (SQLColumn($0.0), $0.1) }, filtered, as: decode)
+    }
+
+    /// `page` ordered by expressions rather than plain columns (a collation, say).
+    func page<Row>(
+        _ request: PageRequest, columns: [any SQLExpression], orderBy order: [(any SQLExpression, SQLDirection)],
+        _ filtered: (SQLSelectBuilder) -> SQLSelectBuilder, as decode: (any SQLRow) throws -> Row
+    ) async throws -> (Int, [Row]) {
         let total =
             try await filtered(select().column(SQLFunction("COUNT", args: SQLLiteral.all), as: "n"))
             .first(decodingColumn: "n", as: Int.self) ?? 0
         var query = filtered(select().columns(columns))
-        for (column, direction) in order { query = query.orderBy(column, direction) }
+        for (expression, direction) in order { query = query.orderBy(expression, direction) }
         return (total, try await query.limit(request.size).offset(request.offset).all().map(decode))
     }
 }

@@ -28,6 +28,12 @@ public enum SQLDialect: String, Sendable {
             : SQLQueryString("unicode_lower(\(column)) LIKE \(bind: pattern) ESCAPE '\\'")
     }
 
+    /// `column` compared by its bytes, whatever the database's collation: SQLite's own order, and
+    /// on PostgreSQL `COLLATE "C"`, so every instance and the in-memory copies sort text alike.
+    func byteOrdered(_ column: String) -> any SQLExpression {
+        self == .postgres ? SQLQueryString("\(ident: column) COLLATE \"C\"") : SQLColumn(column)
+    }
+
     /// `FOR UPDATE` on PostgreSQL; SQLite needs none because its writers are already serialised.
     func lockForUpdate(_ query: SQLSelectBuilder) -> SQLSelectBuilder {
         self == .postgres ? query.for(.update) : query

@@ -73,14 +73,15 @@ struct CatalogStore: Sendable {
             if let id = filter.specialistID { query = query.where("specialist_id", .equal, SQLBind(id)) }
             return query
         }
-        let order: [(String, SQLDirection)] =
+        let (price, created, name, id) = (SQLColumn("price_minor"), SQLColumn("created_at"), dialect.byteOrdered("name"), SQLColumn("id"))
+        let order: [(any SQLExpression, SQLDirection)] =
             switch filter.ordering {
-            case .price: [("price_minor", .ascending), ("id", .ascending)]
-            case .priceDescending: [("price_minor", .descending), ("id", .descending)]
-            case .created_at: [("created_at", .ascending), ("id", .ascending)]
-            case .createdAtDescending: [("created_at", .descending), ("id", .descending)]
-            case .name: [("name", .ascending), ("id", .ascending)]
-            case .nameDescending: [("name", .descending), ("id", .descending)]
+            case .price: [(price, .ascending), (id, .ascending)]
+            case .priceDescending: [(price, .descending), (id, .descending)]
+            case .created_at: [(created, .ascending), (id, .ascending)]
+            case .createdAtDescending: [(created, .descending), (id, .descending)]
+            case .name: [(name, .ascending), (id, .ascending)]
+            case .nameDescending: [(name, .descending), (id, .descending)]
             }
         return try await db.page(page, columns: Self.columns, orderBy: order, filtered, as: Offering.init(row:))
     }
