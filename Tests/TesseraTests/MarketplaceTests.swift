@@ -214,6 +214,14 @@ struct MarketplaceTests {
                 try await eventually("the other instance offers the new hours") {
                     (try await other.call(.get, monday)["slots"] as? [Any])?.count == 2
                 }
+                // …and the bookings availability subtracts.
+                let carl = try await rbacSignUp(one, "carl@example.com", kind: "client")
+                let booked = try await one.call(
+                    .post, "/api/v1/bookings", json: ["service": id, "start": "2027-02-01T09:00:00Z"], token: carl.access)
+                #expect(booked.status == .created, "\(booked.text)")
+                try await eventually("the other instance no longer offers the booked slot") {
+                    (try await other.call(.get, monday)["slots"] as? [Any])?.count == 1
+                }
             }
         }
     }

@@ -67,7 +67,8 @@ public struct TesseraServer: Sendable {
             database: database, store: ScheduleStore(memory: FollowedSnapshot(topic: "schedules", database: database, load: ScheduleStore.all)),
             users: users, clock: clock)
         let bookings = BookingService(
-            database: database, store: BookingStore(dialect: database.dialect), catalog: catalog, schedules: schedules, users: users,
+            database: database, store: BookingStore(dialect: database.dialect, held: FollowedCache(topic: "bookings", database: database)),
+            catalog: catalog, schedules: schedules, users: users,
             mail: BookingMail(outbox: mail.outbox), clock: clock)
         let balances = BalanceService(
             database: database, store: BalanceStore(), keys: IdempotencyStore(), access: accessControl, users: users, audit: audit, clock: clock)
@@ -148,7 +149,11 @@ public struct TesseraServer: Sendable {
             services: [
                 database, outbox, housekeeping, keys,
                 ChangeFeed(
-                    database: database, followers: [revocations, accounts.users.cache, keys, catalog.store.catalogue, schedules.store.memory],
+                    database: database,
+                    followers: [
+                        revocations, accounts.users.cache, keys, catalog.store.catalogue, schedules.store.memory,
+                        bookings.store.held,
+                    ],
                     readiness: readiness,
                     logger: logger),
             ],

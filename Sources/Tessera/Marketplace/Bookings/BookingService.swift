@@ -81,13 +81,13 @@ struct BookingService: Sendable {
                 if booking.status == .confirmed { return booking }
                 guard booking.status == .pending else { throw APIError(.conflict, "invalid_state", "A cancelled booking cannot be confirmed.") }
                 booking.status = .confirmed
-                try await self.store.setStatus(.confirmed, of: id, at: now, db)
+                try await self.store.setStatus(.confirmed, of: booking, at: now, db)
                 try await self.mail.confirmed(booking, client: try await self.users.find(booking.clientID, db), db)
             case .cancel:
                 if booking.status == .cancelled { return booking }
                 guard booking.start > now else { throw APIError(.conflict, "invalid_state", "A booking that has started cannot be cancelled.") }
                 booking.status = .cancelled
-                try await self.store.setStatus(.cancelled, of: id, at: now, db)
+                try await self.store.setStatus(.cancelled, of: booking, at: now, db)
                 let other = caller.userID == booking.clientID ? booking.specialistID : booking.clientID
                 try await self.mail.cancelled(booking, notify: try await self.users.find(other, db), db)
             }
@@ -95,11 +95,22 @@ struct BookingService: Sendable {
         }
     }
 
+    /// The specialist's live bookings over [`from`, `to`): from memory while the change feed runs
+    /// (all that end after now, loaded once per specialist), else from the database. A booking is
+    /// still checked against the table when it is made; this only shows the free slots.
+    private func held(by specialistID: UUID, from: Date, to: Date, now: Date) async throws -> [BookingStore.Interval] {
+        let store = self.store
+        if let all = try await store.held.value(specialistID, load: { db in try await store.busy(specialistID, from: now, to: .distantFuture, db) }) {
+            return all.filter { $0.start < to && $0.end > from }
+        }
+        return try await database.read { db in try await store.busy(specialistID, from: from, to: to, db) }
+    }
+
     private func freeSlots(_ offering: Offering, on date: LocalDate, schedule: Schedule) async throws -> [Slot] {
         let offered = Self.slots(of: schedule, on: date, minutes: offering.durationMinutes)
         guard let first = offered.first, let last = offered.last else { return [] }
-        let busy = try await database.read { db in try await self.store.busy(offering.specialistID, from: first.start, to: last.end, db) }
         let now = clock.now()
+        let busy = try await held(by: offering.specialistID, from: first.start, to: last.end, now: now)
         return offered.filter { slot in slot.start > now && !busy.contains { $0.start < slot.end && $0.end > slot.start } }
     }
 

@@ -3,9 +3,17 @@ import SQLKit
 
 /// The `bookings` table. A live booking (not cancelled) holds its specialist's time: on
 /// PostgreSQL the `bookings_no_overlap` constraint refuses a second one over it, on SQLite the
-/// check in `insert` runs under the one writer.
+/// check in `insert` runs under the one writer. Every write announces its specialist, so the live
+/// bookings kept in memory for availability follow.
 struct BookingStore: Sendable {
     let dialect: SQLDialect
+    let held: FollowedCache<[Interval]>
+
+    /// A stretch of a specialist's time a live booking holds.
+    struct Interval: Sendable {
+        let start: Date
+        let end: Date
+    }
 
     struct Filter: Sendable {
         var status: Booking.Status?
@@ -14,9 +22,9 @@ struct BookingStore: Sendable {
     }
 
     /// The live bookings of a specialist that overlap [`from`, `to`).
-    func busy(_ specialistID: UUID, from: Date, to: Date, _ db: any SQLDatabase) async throws -> [(start: Date, end: Date)] {
+    func busy(_ specialistID: UUID, from: Date, to: Date, _ db: any SQLDatabase) async throws -> [Interval] {
         try await live(db.select().columns("starts_at", "ends_at").from("bookings"), specialistID, from: from, to: to).all().map {
-            (try $0.decode(column: "starts_at", as: Date.self), try $0.decode(column: "ends_at", as: Date.self))
+            Interval(start: try $0.decode(column: "starts_at", as: Date.self), end: try $0.decode(column: "ends_at", as: Date.self))
         }
     }
 
@@ -36,6 +44,7 @@ struct BookingStore: Sendable {
                 SQLBind(booking.status.rawValue), SQLBind(booking.createdAt), SQLBind(booking.createdAt)
             )
             .run()
+        try await held.changed(booking.specialistID, db)
         return true
     }
 
@@ -46,9 +55,10 @@ struct BookingStore: Sendable {
         return try await (forUpdate ? dialect.lockForUpdate(query) : query).first().map(Booking.init(row:))
     }
 
-    func setStatus(_ status: Booking.Status, of id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
+    func setStatus(_ status: Booking.Status, of booking: Booking, at now: Date, _ db: any SQLDatabase) async throws {
         try await db.update("bookings").set("status", to: SQLBind(status.rawValue)).set("updated_at", to: SQLBind(now))
-            .where("id", .equal, SQLBind(id)).run()
+            .where("id", .equal, SQLBind(booking.id)).run()
+        try await held.changed(booking.specialistID, db)
     }
 
     /// One page of the bookings `userID` is a party to, soonest first, and how many match.
