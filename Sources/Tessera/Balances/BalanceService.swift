@@ -33,9 +33,9 @@ struct BalanceService: Sendable {
     }
 
     /// Another user's balance or ledger, for those who may read them (the route checks that): 404
-    /// for a user who does not exist.
+    /// for a user who does not exist. The user cache answers, as it does for every signed-in call.
     func requireUser(_ id: UUID) async throws {
-        guard try await database.read({ db in try await self.users.find(id, db) }) != nil else { throw APIError.notFound }
+        guard try await users.current(id, in: database) != nil else { throw APIError.notFound }
     }
 
     /// `PATCH /api/v1/balance`. A credit, or a change to someone else's balance, needs the
@@ -47,7 +47,7 @@ struct BalanceService: Sendable {
         if change.action == .credit || onBehalf {
             guard try await access.allows(caller.userID, Self.update) else { throw APIError.permissionDenied }
         }
-        if onBehalf, try await database.read({ db in try await self.users.find(change.userID, db) }) == nil {
+        if onBehalf, try await users.current(change.userID, in: database) == nil {
             throw APIError.validation(["user_id": ["No such user."]])
         }
         guard let key else { return try await applying(change, by: caller, client: client, claim: nil) }
