@@ -68,6 +68,10 @@ enum LegacyHash: String, CaseIterable, Sendable, CustomTestStringConvertible {
 @Suite("Password hashing", .throwawayDatabases)
 struct PasswordHasherTests {
     static let hasher = PasswordHasher()
+    #if os(Linux)
+        /// The main thread's niceness (Linux answers for the thread group leader when given the pid).
+        static var startingNiceness: Int32 { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(getpid())) }
+    #endif
     static let currentPrefix = "$argon2id$v=19$m=7168,t=5,p=1$"
 
     @Test("new hashes are Argon2id at OWASP's parameters, salted")
@@ -109,7 +113,9 @@ struct PasswordHasherTests {
                 return try await group.reduce(into: Set<Int32>()) { $0.insert($1) }
             }
             #expect(niceness == [PasswordHasher.niceness])
-            #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == 0, "only the hashing threads yield")
+            // scripts/test runs the suite at nice 10 (so hashing does not starve there): the
+            // caller's thread keeps whatever the process started with.
+            #expect(getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) == Self.startingNiceness, "only the hashing threads yield")
         }
     #endif
 
