@@ -475,7 +475,7 @@ private func resetToken(in mail: SMTPSink.Received) throws -> String {
 }
 
 /// A loopback port nothing listens on (bound once, then released).
-private func unusedLoopbackPort() throws -> Int {
+func unusedLoopbackPort() throws -> Int {
     let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
     let port = channel.localAddress!.port!
     try channel.close().wait()

@@ -447,62 +447,22 @@ final class SMTPSink: Sendable {
         var parsed: Parsed
     }
 
-    let port: Int
     let directory: URL
-    private let process: Process
-    /// The sink exits when this closes, even if the test process dies without calling ``stop()``.
-    private let stdin: Pipe
+    private let peer: PythonPeer
+    var port: Int { peer.port }
 
     init(_ arguments: String...) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-sink-\(UUID().uuidString)")
         let maildir = directory.appendingPathComponent("mail")
         try FileManager.default.createDirectory(at: maildir, withIntermediateDirectories: true)
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("smtp_sink.py")
-
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path, "--port", "0", "--maildir", maildir.path] + arguments
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        let stdin = Pipe()
-        process.standardInput = stdin
-        self.stdin = stdin
-        let stderrFile = directory.appendingPathComponent("stderr.txt")
-        _ = FileManager.default.createFile(atPath: stderrFile.path, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: stderrFile)
-        try process.run()
-        self.process = process
-
-        // The sink prints "ready <port>" once it listens, or exits (e.g. aiosmtpd not installed).
-        var output = Data()
-        while !output.contains(UInt8(ascii: "\n")) {
-            let chunk = stdout.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            output += chunk
-        }
-        let line = String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        guard line.hasPrefix("ready "), let port = Int(line.dropFirst(6)) else {
-            Self.end(process, stdin: stdin)
-            let stderr = (try? String(contentsOf: stderrFile, encoding: .utf8)) ?? ""
-            throw SinkError(description: "smtp_sink.py did not start (pip install aiosmtpd?): \(line)\n\(stderr)")
-        }
-        self.port = port
+        peer = try PythonPeer(
+            script: "smtp_sink.py", arguments: ["--maildir", maildir.path] + arguments, stderr: directory.appendingPathComponent("stderr.txt"),
+            hint: "pip install aiosmtpd?")
     }
 
     func stop() {
-        Self.end(process, stdin: stdin)
+        peer.stop()
         try? FileManager.default.removeItem(at: directory)
-    }
-
-    private static func end(_ process: Process, stdin: Pipe) {
-        try? stdin.fileHandleForWriting.close()
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(5)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
     }
 
     func messages() throws -> [Received] {

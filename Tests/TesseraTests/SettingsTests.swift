@@ -162,7 +162,7 @@ struct SettingsTests {
             #expect(try SettingsOptions.parse(["\(setting.flag)=y"]).flags() == [setting.name: "y"], "\(setting.flag)=")
             #expect(Setting.help.contains("\(setting.flag) / TESSERA_\(setting.name) "), "--help lacks \(setting.name)")
         }
-        let rows = readme.split(separator: "\n").filter { $0.range(of: #"^\| `[A-Z_]+` \|"#, options: .regularExpression) != nil }
+        let rows = readme.split(separator: "\n").filter { $0.range(of: #"^\| `[A-Z_<>]+` \|"#, options: .regularExpression) != nil }
         #expect(rows.count == Settings.table.count, "README rows: \(rows.count), settings: \(Settings.table.count)")
         #expect(throws: (any Error).self) { try SettingsOptions.parse(["--no-such-setting", "1"]).flags() }
         #expect(throws: (any Error).self) { try SettingsOptions.parse(["--port"]).flags() }

@@ -10,6 +10,9 @@ struct LoginLockout: Sendable {
     let policy: LockoutPolicy
     let enabled: Bool
 
+    /// The lockout counts failures per account, whichever call they come from.
+    static func key(for userID: UUID) -> String { "user:\(userID.uuidString.lowercased())" }
+
     /// Throws 429 while `key` is locked.
     func check(_ key: String) async throws {
         guard enabled else { return }

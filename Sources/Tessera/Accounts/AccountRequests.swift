@@ -19,7 +19,9 @@ struct LoginRequest: Decodable, Sendable {
     var email: String?
     var phone: String?
     var username: String?
-    var password: String
+    var password: String?
+    /// A code sent by SMS (`POST /api/v1/auth/otp/request`), in place of a password.
+    var code: String?
 
     var name: String? {
         [login, email, phone, username].compactMap { $0?.trimmingCharacters(in: .whitespaces) }.first { !$0.isEmpty }
@@ -88,6 +90,12 @@ struct PasswordChange: Decodable, Sendable {
 struct AccountFields {
     let region: PhoneRegion
 
+    /// An address a sign-in provider gave, if it is one Tessera would accept from a person.
+    func validEmail(_ raw: String) -> String? {
+        var errors = FieldErrors()
+        return email(raw, &errors)
+    }
+
     func email(_ raw: String, _ errors: inout FieldErrors) -> String? {
         let email = raw.trimmingCharacters(in: .whitespaces)
         let parts = email.split(separator: "@", omittingEmptySubsequences: false)
@@ -126,5 +134,11 @@ struct AccountFields {
     /// Names go into mail greetings and headers: one line, no control characters.
     static func name(_ field: String, _ raw: String?, _ errors: inout FieldErrors) -> String {
         errors.text(field, raw, maxLength: 150)
+    }
+
+    /// A name a sign-in provider gave: one line, no control characters, at most 150 characters.
+    static func providerName(_ raw: String) -> String {
+        let kept = raw.unicodeScalars.filter { ![.control, .format].contains($0.properties.generalCategory) }
+        return String(String(String.UnicodeScalarView(kept)).trimmingCharacters(in: .whitespaces).prefix(150))
     }
 }

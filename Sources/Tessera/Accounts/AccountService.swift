@@ -13,6 +13,8 @@ public struct AccountService: Sendable {
     let recovery: Recovery
     let lockout: LoginLockout
     let limiter: RateLimiter
+    let gate: SignInGate
+    let phoneSignIn: PhoneSignIn
     let audit: AuditLog
     let settings: AccountSettings
     let clock: WallClock
@@ -89,56 +91,36 @@ public struct AccountService: Sendable {
     /// account that may not sign in is told why, and only then. Rate limits count per address and
     /// per login; the lockout counts failures per account, so guessing from many addresses locks too.
     func login(_ request: LoginRequest, client: ClientInfo) async throws -> SessionService.Grant {
+        if let code = request.code {
+            guard let phone = request.name else { throw APIError.validation(["phone": ["This field is required."]]) }
+            return try await phoneSignIn.signIn(phone: phone, code: code, client: client)
+        }
         guard let name = request.name else { throw APIError.validation(["login": ["This field is required."]]) }
+        guard let password = request.password else { throw APIError.validation(["password": ["This field is required."]]) }
         let login = try LoginName.checked(name, field: "login", region: settings.defaultPhoneRegion)
         try await limiter.hit("token:ip:\(client.ipAddress)", settings.tokenRateLimit)
         try await limiter.hit("token:login:\(login.key)", settings.tokenLoginRateLimit)
         let user = try await database.read { db in try await self.users.find(login, db) }
-        let lockKey = user.map { Self.lockKey($0.id) } ?? "login:\(login.key)"
+        let lockKey = user.map { LoginLockout.key(for: $0.id) } ?? "login:\(login.key)"
         do {
             try await lockout.check(lockKey)
         } catch {
-            try await failed(user, reason: "locked", client: client)
+            try await gate.failed(user, reason: "locked", method: "password", client: client)
             throw error
         }
+        // An account without a password (signed up by SMS code or socially) is checked against
+        // the decoy, so it costs the same and matches nothing.
         let outcome =
-            request.password.utf8.count > PasswordPolicy.maximumBytes
-            ? .mismatch : try await hasher.verify(request.password, against: user?.passwordHash)
+            password.utf8.count > PasswordPolicy.maximumBytes
+            ? .mismatch : try await hasher.verify(password, against: user?.storedPassword)
         guard case .match(let rehash) = outcome, let user else {
             try await lockout.recordFailure(lockKey)
-            try await failed(user, reason: user == nil ? "unknown_login" : "wrong_password", client: client)
+            try await gate.failed(user, reason: user == nil ? "unknown_login" : "wrong_password", method: "password", client: client)
             throw APIError.invalidCredentials
         }
         try await lockout.recordSuccess(lockKey)
-        switch user.status {
-        case .active: break
-        case .pending:
-            try await failed(user, reason: "pending", client: client)
-            throw APIError.accountPending
-        case .disabled, .rejected:
-            try await failed(user, reason: user.status.rawValue, client: client)
-            throw APIError.accountDisabled
-        }
-        let newHash = rehash ? try await hasher.hash(request.password) : nil
-        let now = clock.now()
-        let (session, signedIn) = try await database.transaction { db in
-            // The UPDATE takes the user's row lock (SQLite: the writer) before the status is read
-            // again: an account disabled while the hash ran is refused, and a disable that comes
-            // after waits for this sign-in and then ends its session with the others.
-            try await self.users.recordLogin(user.id, at: now, db)
-            guard let current = try await self.users.withRoles(user.id, db), current.user.status == .active else { throw APIError.accountDisabled }
-            if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
-            try await self.audit.record(
-                AuditEvent("login.succeeded", user: user.id, client: client, detail: newHash == nil ? [:] : ["rehashed": "true"]), db)
-            return (try await self.sessions.open(for: user, client: client, db), current)
-        }
-        TesseraMetrics.loginsSucceeded.increment()
-        return try await sessions.grant(signedIn.user, roles: signedIn.roles, session: session)
-    }
-
-    private func failed(_ user: User?, reason: String, client: ClientInfo) async throws {
-        TesseraMetrics.loginsFailed.increment()
-        try await audit.record(AuditEvent("login.failed", user: user?.id, client: client, detail: ["reason": reason]))
+        let newHash = rehash && user.status == .active ? try await hasher.hash(password) : nil
+        return try await gate.admit(user, method: "password", client: client, newHash: newHash)
     }
 
     func me(_ id: UUID) async throws -> UserResponse {
@@ -155,7 +137,11 @@ public struct AccountService: Sendable {
         guard let before = try await database.read({ db in try await self.users.find(id, db) }) else { throw APIError.notFound }
         let proposed = try applying(change, to: before)
         if proposed.identifiers != before.identifiers {
-            try await confirmPassword(change.current_password, of: before, client: client)
+            if before.storedPassword == nil {
+                try await requireRecentSignIn(identity)
+            } else {
+                try await confirmPassword(change.current_password, of: before, client: client)
+            }
             if let email = proposed.email, proposed.email?.lowercased() != before.email?.lowercased() {
                 try await recovery.limitMail(to: email, for: id)
             }
@@ -216,24 +202,36 @@ public struct AccountService: Sendable {
         return user
     }
 
+    /// How long after signing in an account without a password may change its identifiers.
+    static let recentSignIn: TimeInterval = 600
+
+    /// An account without a password proves it is its owner by having signed in moments ago: the
+    /// session's start, which a refresh does not move.
+    private func requireRecentSignIn(_ identity: Identity) async throws {
+        let session = try await database.read { db in try await self.sessions.store.find(identity.sessionID, db) }
+        guard let session, clock.now().timeIntervalSince(session.createdAt) <= Self.recentSignIn else {
+            throw APIError(
+                .forbidden, "permission_denied",
+                "This account has no password: sign in again, then change its e-mail, phone or username within 10 minutes.")
+        }
+    }
+
     /// Checks a password a signed-in caller types again to prove it is them. Like a sign-in it is
     /// rate-limited and its failures count towards the account's lockout: a stolen access token
     /// must not become a way to guess the password.
     private func confirmPassword(_ password: String?, of user: User, field: String = "current_password", client: ClientInfo) async throws {
         guard let password, !password.isEmpty else { throw APIError.validation([field: ["This field is required."]]) }
         try await limiter.hit("password:user:\(user.id.uuidString.lowercased())", settings.tokenLoginRateLimit)
-        try await lockout.check(Self.lockKey(user.id))
-        let outcome = password.utf8.count > PasswordPolicy.maximumBytes ? .mismatch : try await hasher.verify(password, against: user.passwordHash)
+        try await lockout.check(LoginLockout.key(for: user.id))
+        let outcome =
+            password.utf8.count > PasswordPolicy.maximumBytes ? .mismatch : try await hasher.verify(password, against: user.storedPassword)
         guard case .match = outcome else {
-            try await lockout.recordFailure(Self.lockKey(user.id))
+            try await lockout.recordFailure(LoginLockout.key(for: user.id))
             try await audit.record(AuditEvent("password.confirm_failed", user: user.id, actor: user.id, client: client))
             throw APIError.validation([field: ["Your current password was entered incorrectly."]])
         }
-        try await lockout.recordSuccess(Self.lockKey(user.id))
+        try await lockout.recordSuccess(LoginLockout.key(for: user.id))
     }
-
-    /// The lockout counts failures per account, whichever call they come from.
-    private static func lockKey(_ id: UUID) -> String { "user:\(id.uuidString.lowercased())" }
 
     /// Sets a new password and ends every other session of the user.
     func changePassword(_ identity: Identity, _ request: PasswordChange, client: ClientInfo) async throws {

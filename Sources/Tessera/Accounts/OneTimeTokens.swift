@@ -10,6 +10,8 @@ struct OneTimeTokens: Sendable {
     enum Purpose: String, Sendable {
         case verifyEmail = "verify_email"
         case resetPassword = "reset_password"
+        /// The second step of a sign-in with two-factor on.
+        case mfa
     }
 
     static func digest(_ token: String) -> String {

@@ -57,6 +57,10 @@ public struct User: Sendable, Equatable {
     public let dateJoined: Date
     public var lastLogin: Date?
 
+    /// The password hash, or nil for an account that has none (`password_hash` is empty): it
+    /// signed up by SMS code or socially.
+    var storedPassword: String? { passwordHash.isEmpty ? nil : passwordHash }
+
     /// What a login can name the account by; changing any of them needs the password.
     var identifiers: [String?] { [email?.lowercased(), phone, username?.lowercased()] }
 

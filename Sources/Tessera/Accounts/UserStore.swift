@@ -114,6 +114,19 @@ struct UserStore: Sendable {
         return users.first
     }
 
+    /// The user, their row held until the transaction ends (SQLite: the writer already is).
+    func lock(_ id: UUID, _ db: any SQLDatabase) async throws -> User? {
+        try await dialect.lockForUpdate(
+            db.select().columns(User.columns.map { SQLColumn($0) }).from("users").where("id", .equal, SQLBind(id))
+        ).first().map(User.init(row:))
+    }
+
+    /// The account whose phone is `e164`.
+    func find(phone e164: String, _ db: any SQLDatabase) async throws -> User? {
+        try await db.select().columns(User.columns.map { SQLColumn($0) }).from("users").where("phone", .equal, SQLBind(e164))
+            .first().map(User.init(row:))
+    }
+
     /// The first of `email`, `phone`, `username` that another account already uses.
     func takenField(email: String?, phone: String?, username: String?, except id: UUID? = nil, _ db: any SQLDatabase) async throws -> String? {
         for (field, column, value) in [
@@ -149,6 +162,12 @@ struct UserStore: Sendable {
 
     func setStatus(_ status: AccountStatus, of id: UUID, _ db: any SQLDatabase) async throws {
         try await db.update("users").set("status", to: SQLBind(status.rawValue)).where("id", .equal, SQLBind(id)).run()
+        try await cache.changed(id, db)
+    }
+
+    /// A code sent to the phone came back: the account holds that phone.
+    func setPhoneVerified(_ id: UUID, _ db: any SQLDatabase) async throws {
+        try await db.update("users").set("phone_verified", to: SQLBind(true)).where("id", .equal, SQLBind(id)).run()
         try await cache.changed(id, db)
     }
 

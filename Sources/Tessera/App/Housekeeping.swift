@@ -4,7 +4,8 @@ import ServiceLifecycle
 
 /// Deletes rows nothing will read again, so no table grows without bound: rate-limit windows and
 /// login-failure counts that have run out, spent or expired one-time tokens, sessions whose every
-/// token has expired, delivered mail, and idempotency keys past their 24 hours. Every instance prunes; the deletes are idempotent.
+/// token has expired, delivered mail and texts, spent SMS codes, and idempotency keys past their
+/// 24 hours. Every instance prunes; the deletes are idempotent.
 struct Housekeeping: Service {
     let database: any Database
     let sessions: SessionStore
@@ -13,6 +14,7 @@ struct Housekeeping: Service {
     let lockout: LoginLockout
     let outbox: Outbox
     let idempotencyKeys: IdempotencyStore
+    let phoneCodes: PhoneCodes
     let accessTTL: TimeInterval
     /// Rate-limit windows older than the longest are over whatever their limit.
     let longestRateWindow: TimeInterval
@@ -56,6 +58,7 @@ struct Housekeeping: Service {
                 "mail_outbox": try await self.outbox.prune(
                     sentBefore: now.addingTimeInterval(-Self.grace), failedBefore: now.addingTimeInterval(-Self.failedMailKept), db),
                 "idempotency_keys": try await self.idempotencyKeys.prune(createdBefore: now.addingTimeInterval(-IdempotencyStore.lifetime), db),
+                "phone_codes": try await self.phoneCodes.prune(at: now, db),
             ]
         }
     }

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
@@ -27,6 +28,10 @@ public struct TesseraServer: Sendable {
     let bookings: BookingService
     let profiles: ProfileService
     let balances: BalanceService
+    let secretBox: SecretBox
+    let phoneSignIn: PhoneSignIn
+    let twoFactor: TwoFactorService
+    let social: SocialSignIn
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
         let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
@@ -49,11 +54,27 @@ public struct TesseraServer: Sendable {
         let recovery = Recovery(
             database: database, users: users, sessions: sessions, tokens: OneTimeTokens(dialect: database.dialect), mail: mail, hasher: hasher,
             policy: PasswordPolicy(), limiter: limiter, audit: audit, settings: settings.accounts, clock: clock)
+        let secretBox = SecretBox(database: database)
+        let lockout = LoginLockout(database: database, clock: clock, policy: settings.abuse.lockout, enabled: settings.abuse.rateLimits)
+        let factors = TwoFactorStore()
+        let gate = SignInGate(
+            database: database, users: users, sessions: sessions, factors: factors, mfaTokens: recovery.tokens, audit: audit, clock: clock)
+        let phoneSignIn = PhoneSignIn(
+            database: database, users: users, codes: PhoneCodes(dialect: database.dialect, box: secretBox), outbox: mail.outbox,
+            limiter: limiter, gate: gate, audit: audit, accounts: settings.accounts, smsRateLimit: settings.signIn.smsRateLimit, clock: clock)
         let accounts = AccountService(
             database: database, users: users, sessions: sessions, hasher: hasher, policy: PasswordPolicy(), recovery: recovery,
-            lockout: LoginLockout(database: database, clock: clock, policy: settings.abuse.lockout, enabled: settings.abuse.rateLimits),
-            limiter: limiter,
-            audit: audit, settings: settings.accounts, clock: clock, logger: logger)
+            lockout: lockout, limiter: limiter, gate: gate, phoneSignIn: phoneSignIn, audit: audit, settings: settings.accounts, clock: clock,
+            logger: logger)
+        let twoFactor = TwoFactorService(
+            database: database, store: factors, box: secretBox, users: users, gate: gate, lockout: lockout, audit: audit,
+            issuer: settings.tokens.issuer, clock: clock)
+        let providerHTTP = ProviderHTTP(client: HTTPClient.shared)
+        let social = SocialSignIn(
+            database: database, users: users, identities: IdentityStore(),
+            providers: Dictionary(uniqueKeysWithValues: settings.signIn.oidc.map { ($0.name, OIDCProvider(settings: $0, http: providerHTTP)) }),
+            vk: settings.signIn.vk.map { VKID(settings: $0, http: providerHTTP) }, gate: gate, limiter: limiter, audit: audit,
+            accounts: settings.accounts, clock: clock)
         let accessStore = AccessStore()
         let accessControl = AccessControl(database: database, store: accessStore, users: users)
         let administration = UserAdministration(
@@ -78,13 +99,20 @@ public struct TesseraServer: Sendable {
             } else {
                 LogTransport(logger: logger)
             }
+        let texts: any TextTransport =
+            if let url = settings.signIn.smsURL {
+                SMSGateway(url: url, token: settings.signIn.smsToken, client: HTTPClient.shared)
+            } else {
+                LogTextTransport(logger: logger)
+            }
         let outbox = OutboxWorker(
-            database: database, outbox: mail.outbox, transport: transport, from: settings.mail.mailFrom, readiness: readiness, clock: clock,
-            logger: logger
+            database: database, outbox: mail.outbox, transport: transport, texts: texts, from: settings.mail.mailFrom, readiness: readiness,
+            clock: clock, logger: logger
         )
         let housekeeping = Housekeeping(
             database: database, sessions: sessionStore, tokens: recovery.tokens, limiter: limiter, lockout: accounts.lockout, outbox: mail.outbox,
-            idempotencyKeys: balances.keys, accessTTL: settings.tokens.accessTTL, longestRateWindow: settings.longestRateWindow, readiness: readiness,
+            idempotencyKeys: balances.keys, phoneCodes: phoneSignIn.codes, accessTTL: settings.tokens.accessTTL,
+            longestRateWindow: settings.longestRateWindow, readiness: readiness,
             clock: clock,
             logger: logger)
         return TesseraServer(
@@ -96,7 +124,7 @@ public struct TesseraServer: Sendable {
             profiles: ProfileService(
                 database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL,
                 avatarMaxBytes: settings.marketplace.avatarMaxBytes, clock: clock),
-            balances: balances)
+            balances: balances, secretBox: secretBox, phoneSignIn: phoneSignIn, twoFactor: twoFactor, social: social)
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and
@@ -104,6 +132,7 @@ public struct TesseraServer: Sendable {
     public func prepare() async throws {
         try await Migrator(database: database, logger: logger).migrate()
         try await keys.load()
+        try await secretBox.load()
         readiness.open()
     }
 
@@ -134,6 +163,9 @@ public struct TesseraServer: Sendable {
         schedules.addRoutes(to: routes)
         bookings.addRoutes(to: routes)
         balances.addRoutes(to: routes)
+        phoneSignIn.addRoutes(to: routes)
+        twoFactor.addRoutes(to: routes)
+        social.addRoutes(to: routes)
         return (router, routes.catalog)
     }
 

@@ -18,7 +18,9 @@ public struct SettingsOptions: ParsableArguments {
         var rest = settingFlags[...]
         while let token = rest.popFirst() {
             let (flag, inline) = token.split(separator: "=", maxSplits: 1).map(String.init).splitFirst
-            guard let name = byFlag[flag] else { throw ValidationError("Unknown option '\(flag)'. See --help for the settings.") }
+            guard let name = byFlag[flag] ?? Setting.perProviderName(flag: flag) else {
+                throw ValidationError("Unknown option '\(flag)'. See --help for the settings.")
+            }
             guard let value = inline ?? rest.popFirst() else { throw ValidationError("Missing value for '\(flag)'.") }
             flags[name] = value
         }

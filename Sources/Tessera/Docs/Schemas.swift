@@ -45,6 +45,7 @@ enum Schemas {
                     [
                         ("detail", string), ("code", string),
                         ("fields", ["type": "object", "additionalProperties": ["type": "array", "items": string]]),
+                        ("mfa_token", ["type": "string", "description": "With `mfa_required`: the second step's token (single use, 5 minutes)"]),
                     ], required: ["detail", "code"])
             ),
             (
@@ -80,7 +81,8 @@ enum Schemas {
                     [
                         ("login", ["type": "string", "description": "E-mail, phone or username", "maxLength": 254]), ("email", text(254)),
                         ("phone", text(40)), ("username", text(150)), ("password", ["type": "string", "maxLength": 1024]),
-                    ], required: ["password"])
+                        ("code", ["type": "string", "description": "A code sent by SMS to `phone`, in place of a password"]),
+                    ])
             ),
             (
                 "TokenGrant",
@@ -89,6 +91,7 @@ enum Schemas {
                         ("access", string), ("refresh", string), ("token_type", ["type": "string", "const": "Bearer"]),
                         ("expires_in", ["type": "integer", "description": "Seconds until the access token expires"]),
                         ("refresh_expires_in", ["type": "integer"]), ("user", ref("User")),
+                        ("created", ["type": "boolean", "const": true, "description": "Present when this sign-in created the account"]),
                     ], required: ["access", "refresh", "token_type", "expires_in", "refresh_expires_in", "user"])
             ),
             (
@@ -186,5 +189,5 @@ enum Schemas {
             ("Metrics", ["type": "string", "description": "Prometheus text format"]),
             ("OpenAPI", ["type": "object", "description": "This document"]),
             ("HTML", ["type": "string"]),
-        ] + marketplace + balances
+        ] + marketplace + balances + signIn
 }

@@ -8,6 +8,8 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
     public let code: String
     public let detail: String
     public var fields: [String: [String]]?
+    /// The second step of a sign-in that needs a two-factor code (`mfa_required`).
+    public var mfaToken: String?
     public var headers: HTTPFields = [:]
 
     public init(_ status: HTTPResponse.Status, _ code: String, _ detail: String, fields: [String: [String]]? = nil) {
@@ -25,7 +27,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, Equatable {
 
     /// The JSON body this error answers with.
     func body() throws -> Data {
-        try JSONCoding.encoder.encode(ErrorBody(detail: detail, code: code, fields: fields))
+        try JSONCoding.encoder.encode(ErrorBody(detail: detail, code: code, fields: fields, mfa_token: mfaToken))
     }
 }
 
@@ -33,6 +35,7 @@ private struct ErrorBody: Encodable {
     let detail: String
     let code: String
     let fields: [String: [String]]?
+    let mfa_token: String?
 }
 
 extension APIError {
@@ -53,6 +56,17 @@ extension APIError {
     public static let accountPending = APIError(.forbidden, "account_pending", "This account is waiting for approval.")
     public static let permissionDenied = APIError(.forbidden, "permission_denied", "You do not have permission to perform this action.")
     public static let notFound = APIError(.notFound, "not_found", "Not found.")
+    public static func mfaRequired(_ token: String) -> APIError {
+        var error = APIError(
+            .unauthorized, "mfa_required", "A two-factor code is required: send it with mfa_token to /api/v1/auth/token/mfa.")
+        error.mfaToken = token
+        return error
+    }
+    public static let codeInvalid = APIError(
+        .badRequest, "code_invalid", "The code is wrong or has expired.", fields: ["code": ["The code is wrong or has expired."]])
+    public static func invalidState(_ detail: String) -> APIError {
+        APIError(.conflict, "invalid_state", detail)
+    }
     public static let payloadTooLarge = APIError(.contentTooLarge, "payload_too_large", "Request body is too large.")
     public static let unsupportedMediaType = APIError(
         .unsupportedMediaType, "unsupported_media_type", "Request body must be JSON (Content-Type: application/json).")

@@ -26,12 +26,19 @@ struct Outbox: Sendable {
     let dialect: SQLDialect
     let clock: WallClock
 
-    func enqueue(to recipient: String, subject: String, text: String, _ db: any SQLDatabase) async throws {
+    /// How a message leaves: `email` to an address through SMTP, `sms` to a phone through the gateway.
+    enum Channel: String, Sendable, Codable {
+        case email
+        case sms
+    }
+
+    func enqueue(to recipient: String, subject: String, text: String, channel: Channel = .email, _ db: any SQLDatabase) async throws {
         let now = clock.now()
         try await db.insert(into: "mail_outbox")
-            .columns("id", "recipient", "subject", "body", "status", "attempts", "created_at", "next_attempt_at")
+            .columns("id", "recipient", "subject", "body", "status", "attempts", "created_at", "next_attempt_at", "channel")
             .values(
-                SQLBind(UUID()), SQLBind(recipient), SQLBind(subject), SQLBind(text), SQLBind("pending"), SQLBind(0), SQLBind(now), SQLBind(now)
+                SQLBind(UUID()), SQLBind(recipient), SQLBind(subject), SQLBind(text), SQLBind("pending"), SQLBind(0), SQLBind(now), SQLBind(now),
+                SQLBind(channel.rawValue)
             )
             .run()
         TesseraMetrics.mailQueued.increment()
@@ -40,6 +47,7 @@ struct Outbox: Sendable {
     /// A message taken for delivery.
     struct Claimed: Sendable {
         let id: UUID
+        let channel: Channel
         let recipient: String
         let subject: String
         let body: String
@@ -51,13 +59,14 @@ struct Outbox: Sendable {
     /// message until its lease runs out.
     func claimNext(at now: Date, lease: TimeInterval, _ db: any SQLDatabase) async throws -> Claimed? {
         let query = dialect.lockForUpdateSkippingLocked(
-            db.select().columns("id", "recipient", "subject", "body", "attempts").from("mail_outbox")
+            db.select().columns("id", "channel", "recipient", "subject", "body", "attempts").from("mail_outbox")
                 .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
                 .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
                 .orderBy("next_attempt_at").limit(1))
         guard let row = try await query.first() else { return nil }
         let mail = Claimed(
-            id: try row.decode(column: "id", as: UUID.self), recipient: try row.decode(column: "recipient", as: String.self),
+            id: try row.decode(column: "id", as: UUID.self), channel: try row.decode(column: "channel", as: Channel.self),
+            recipient: try row.decode(column: "recipient", as: String.self),
             subject: try row.decode(column: "subject", as: String.self), body: try row.decode(column: "body", as: String.self),
             attempts: try row.decode(column: "attempts", as: Int.self))
         try await db.update("mail_outbox").set("locked_until", to: SQLBind(now.addingTimeInterval(lease)))
@@ -95,12 +104,13 @@ struct Outbox: Sendable {
     }
 }
 
-/// Delivers due outbox rows with retries and exponential back-off; several instances share the
-/// work (`Outbox.claimNext`).
+/// Delivers due outbox rows, mail and texts, with retries and exponential back-off; several
+/// instances share the work (`Outbox.claimNext`).
 final class OutboxWorker: Service, Sendable {
     let database: any Database
     let outbox: Outbox
     let transport: any MailTransport
+    let texts: any TextTransport
     let from: String
     let readiness: Readiness
     let clock: WallClock
@@ -116,11 +126,13 @@ final class OutboxWorker: Service, Sendable {
     }
 
     init(
-        database: any Database, outbox: Outbox, transport: any MailTransport, from: String, readiness: Readiness, clock: WallClock, logger: Logger
+        database: any Database, outbox: Outbox, transport: any MailTransport, texts: any TextTransport, from: String, readiness: Readiness,
+        clock: WallClock, logger: Logger
     ) {
         self.database = database
         self.outbox = outbox
         self.transport = transport
+        self.texts = texts
         self.from = from
         self.readiness = readiness
         self.clock = clock
@@ -148,7 +160,10 @@ final class OutboxWorker: Service, Sendable {
         for _ in 0..<Self.batch {
             guard let mail = try await claimNext() else { break }
             do {
-                try await transport.send(MailMessage(from: from, to: mail.recipient, subject: mail.subject, text: mail.body))
+                switch mail.channel {
+                case .email: try await transport.send(MailMessage(from: from, to: mail.recipient, subject: mail.subject, text: mail.body))
+                case .sms: try await texts.send(to: mail.recipient, text: mail.body)
+                }
                 try await record(mail.id, sent: true, attempts: mail.attempts + 1, error: nil, permanent: false)
                 TesseraMetrics.mailSent.increment()
                 sent += 1
@@ -165,6 +180,7 @@ final class OutboxWorker: Service, Sendable {
     /// A 5xx is final for that message (a refused recipient, say) — unless it says our own settings
     /// are wrong (authentication required or refused), which an operator fixes and the mail survives.
     static func isPermanent(_ error: any Error) -> Bool {
+        if let error = error as? TextGatewayError { return error.isPermanent }
         guard let error = error as? SMTPError, error.isPermanent else { return false }
         return ![530, 534, 535, 538].contains(error.code ?? 0)
     }

@@ -23,6 +23,8 @@ public struct SessionService: Sendable {
         let expires_in: Int
         let refresh_expires_in: Int
         let user: UserResponse
+        /// True when this sign-in created the account (an SMS code or a social sign-in).
+        var created: Bool?
     }
 
     /// Opens a session for `user` inside the caller's transaction.

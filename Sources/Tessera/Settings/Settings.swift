@@ -28,6 +28,7 @@ public struct Settings: Sendable {
     public var abuse: AbuseSettings
     public var mail: MailSettings
     public var marketplace: MarketplaceSettings
+    public var signIn: SignInSettings
 
     /// Every setting, once: its name (without `TESSERA_`; the flag is the same in kebab case), its
     /// default and what it means. The flags, `--help` and the README's table come from here (a test
@@ -78,6 +79,19 @@ public struct Settings: Sendable {
         Setting(
             "AVATAR_MAX_BYTES", "5242880", shown: "`5242880` (5 MiB)",
             "largest avatar image, in bytes (1024 to 67108864); a larger upload is refused while it streams in"),
+        Setting("SMS_URL", "", "HTTP gateway that receives `POST {\"to\", \"text\"}` for each text (codes); without it texts go to the log"),
+        Setting("SMS_TOKEN", "", "sent to the SMS gateway as `Authorization: Bearer …` when set"),
+        Setting("RATE_LIMIT_SMS", "5/1h", "texts with codes per phone and per client address per window"),
+        Setting("OIDC_PROVIDERS", "", "comma-separated names of OpenID Connect providers for social sign-in, e.g. `google,apple`"),
+        Setting("OIDC_<NAME>_ISSUER", "", "for each named provider: its issuer, e.g. `https://accounts.google.com`"),
+        Setting("OIDC_<NAME>_CLIENT_IDS", "", "for each named provider: the client ids (web, iOS, Android) an id_token may be issued to"),
+        Setting(
+            "OIDC_<NAME>_JWKS_URL", "",
+            "for each named provider, optional: where its keys are; otherwise read from the issuer's `/.well-known/openid-configuration`"),
+        Setting("VK_CLIENT_ID", "", "VK ID app id; VK sign-in is offered when it and `VK_CLIENT_SECRET` are set"),
+        Setting("VK_CLIENT_SECRET", "", "VK ID app secret (\"protected key\")"),
+        Setting("VK_TOKEN_URL", "https://id.vk.com/oauth2/auth", "VK ID code exchange endpoint"),
+        Setting("VK_USERINFO_URL", "https://id.vk.com/oauth2/user_info", "VK ID user-info endpoint"),
     ]
 
     /// The default of each setting, by name.
@@ -154,6 +168,45 @@ public struct Settings: Sendable {
         let avatarMaxBytes = try reader.read("AVATAR_MAX_BYTES", expected: "a number of bytes from 1024 to 67108864") {
             Int($0).flatMap { (1024...(64 << 20)).contains($0) ? $0 : nil }
         }
+        func httpURL(_ name: String) throws(SettingsError) -> String? {
+            try reader.read(name, expected: "an http(s) URL") { text -> String?? in
+                guard !text.isEmpty else { return .some(nil) }
+                guard let url = URLComponents(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else {
+                    return nil
+                }
+                return .some(text)
+            }
+        }
+        let smsURL = try httpURL("SMS_URL")
+        let smsToken = try reader.read("SMS_TOKEN", expected: "a token without spaces") { $0.contains(where: \.isWhitespace) ? nil : $0 }
+        let smsRateLimit = try limit("RATE_LIMIT_SMS")
+        let providerNames = try reader.read("OIDC_PROVIDERS", expected: "a comma-separated list of names of letters and digits") { text in
+            let names = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+            let valid = names.allSatisfy { name in name != "vk" && name.count <= 32 && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber) }
+            }
+            return valid && Set(names).count == names.count ? names : nil
+        }
+        var providers: [OIDCProviderSettings] = []
+        for name in providerNames {
+            let prefix = "OIDC_\(name.uppercased())_"
+            guard let issuer = try httpURL(prefix + "ISSUER") else {
+                throw SettingsError(name: prefix + "ISSUER", message: "is required for the provider '\(name)' named in TESSERA_OIDC_PROVIDERS")
+            }
+            let clientIDs = (values[prefix + "CLIENT_IDS"] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                .filter { !$0.isEmpty }
+            guard !clientIDs.isEmpty else {
+                throw SettingsError(name: prefix + "CLIENT_IDS", message: "must name at least one client id for the provider '\(name)'")
+            }
+            providers.append(OIDCProviderSettings(name: name, issuer: issuer, clientIDs: clientIDs, jwksURL: try httpURL(prefix + "JWKS_URL")))
+        }
+        let vkClientID = try reader.read("VK_CLIENT_ID", expected: "a VK app id") { $0 }
+        let vkClientSecret = try reader.read("VK_CLIENT_SECRET", expected: "a VK app secret") { $0 }
+        let vk: VKSettings? =
+            vkClientID.isEmpty || vkClientSecret.isEmpty
+            ? nil
+            : VKSettings(
+                clientID: vkClientID, clientSecret: vkClientSecret, tokenURL: try httpURL("VK_TOKEN_URL") ?? "",
+                userInfoURL: try httpURL("VK_USERINFO_URL") ?? "")
         database = DatabaseSettings(url: databaseURL, timeout: databaseTimeout)
         server = ServerSettings(
             host: host, port: port, corsOrigins: corsOrigins, trustedProxies: trustedProxies, throttle: throttle, logFormat: logFormat,
@@ -168,13 +221,14 @@ public struct Settings: Sendable {
         abuse = AbuseSettings(rateLimits: rateLimits, lockout: lockout)
         mail = MailSettings(publicURL: publicURL, smtpURL: smtpURL, mailFrom: mailFrom)
         marketplace = MarketplaceSettings(avatarMaxBytes: avatarMaxBytes)
+        signIn = SignInSettings(smsURL: smsURL, smsToken: smsToken.isEmpty ? nil : smsToken, smsRateLimit: smsRateLimit, oidc: providers, vk: vk)
     }
 
     /// The longest window of any rate limit: a window that started before it is over.
     var longestRateWindow: TimeInterval {
         [
             accounts.tokenRateLimit, accounts.tokenLoginRateLimit, accounts.registerRateLimit, accounts.resetRateLimit, accounts.mailRateLimit,
-            server.throttle,
+            server.throttle, signIn.smsRateLimit,
         ].compactMap { $0?.window }.max() ?? 0
     }
 
@@ -205,6 +259,15 @@ public struct Setting: Sendable {
 
     /// `--database-url`.
     public var flag: String { "--" + name.lowercased().replacingOccurrences(of: "_", with: "-") }
+
+    /// `--oidc-google-issuer` → `OIDC_GOOGLE_ISSUER`: the rows written `OIDC_<NAME>_…` stand for
+    /// one setting per provider.
+    static func perProviderName(flag: String) -> String? {
+        guard flag.hasPrefix("--oidc-") else { return nil }
+        let name = String(flag.dropFirst(2)).uppercased().replacingOccurrences(of: "-", with: "_")
+        let perProvider = Settings.table.filter { $0.name.contains("<NAME>") }.map { $0.name.replacingOccurrences(of: "OIDC_<NAME>", with: "") }
+        return perProvider.contains { suffix in name.hasSuffix(suffix) && name.count > "OIDC_".count + suffix.count } ? name : nil
+    }
 
     /// The setting's row of the README's configuration table.
     public var readmeRow: String { "| `\(name)` | \(shown ?? (defaultValue.isEmpty ? "—" : "`\(defaultValue)`")) | \(meaning) |" }
@@ -355,4 +418,29 @@ public struct MailSettings: Sendable {
 /// Specialists, services and bookings.
 public struct MarketplaceSettings: Sendable {
     public var avatarMaxBytes: Int
+}
+
+/// The ways to sign in besides a password (SPEC §5b).
+public struct SignInSettings: Sendable {
+    public var smsURL: String?
+    public var smsToken: String?
+    public var smsRateLimit: RateLimit?
+    public var oidc: [OIDCProviderSettings]
+    public var vk: VKSettings?
+}
+
+/// One OpenID Connect provider: `TESSERA_OIDC_<NAME>_*`.
+public struct OIDCProviderSettings: Sendable, Equatable {
+    public var name: String
+    public var issuer: String
+    public var clientIDs: [String]
+    public var jwksURL: String?
+}
+
+/// VK ID's OAuth 2.0 code exchange.
+public struct VKSettings: Sendable, Equatable {
+    public var clientID: String
+    public var clientSecret: String
+    public var tokenURL: String
+    public var userInfoURL: String
 }

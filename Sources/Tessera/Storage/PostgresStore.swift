@@ -151,6 +151,13 @@ final class PostgresStore: Database {
             throw DatabaseUnavailable(reason: "\(error.code)\(error.serverInfo?[.message].map { ": \($0)" } ?? "")")
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23P01" {
             throw OverlapViolation(constraint: error.serverInfo?[.constraintName] ?? "")
+        } catch let error as PSQLError
+            where error.serverInfo?[.sqlState] == "40P01" && (error.serverInfo?[.locationContext] ?? "").contains("exclusion constraint")
+        {
+            // Two inserts that overlap each other, each checking the constraint against the other's
+            // row before either commits, wait on each other; PostgreSQL ends one of them. The other
+            // goes on to commit: for the one ended, the stretch is taken.
+            throw OverlapViolation(constraint: "")
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             // detail: "Key (email_key)=(a@b.c) already exists."
             let detail = error.serverInfo?[.detail] ?? ""

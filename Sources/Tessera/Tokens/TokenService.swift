@@ -59,7 +59,7 @@ public struct TokenService: Sendable {
         // Tokens this instance signed carry a header it knows byte for byte; any other is parsed,
         // which also notices a key another instance has rotated in.
         if !keys.signs(header: token.prefix { $0 != "." }) {
-            guard let header = Self.header(of: token), header.alg == keys.algorithm.rawValue, let kid = header.kid, await keys.knows(kid: kid)
+            guard let header = JOSEHeader.of(token), header.alg == keys.algorithm.rawValue, let kid = header.kid, await keys.knows(kid: kid)
             else { throw APIError.tokenNotValid() }
         }
         let collection = keys.collection
@@ -86,14 +86,16 @@ public struct TokenService: Sendable {
         try await keys.collection.sign(claims, kid: JWKIdentifier(string: keys.activeKid))
     }
 
-    private struct Header: Decodable {
-        let alg: String
-        let kid: String?
-    }
+}
 
-    private static func header(of token: String) -> Header? {
+/// The first part of a JWT: which algorithm and key signed it.
+struct JOSEHeader: Decodable {
+    let alg: String
+    let kid: String?
+
+    static func of(_ token: String) -> JOSEHeader? {
         guard let first = token.split(separator: ".", maxSplits: 1).first, let data = Data(base64URL: String(first)) else { return nil }
-        return try? JSONDecoder().decode(Header.self, from: data)
+        return try? JSONDecoder().decode(JOSEHeader.self, from: data)
     }
 }
 

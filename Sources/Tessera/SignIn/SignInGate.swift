@@ -1,0 +1,65 @@
+import Foundation
+import SQLKit
+
+/// The last step of every way of signing in (password, SMS code, social, two-factor): the account
+/// must be allowed in, a second factor asked for when the account has one, and then a session.
+struct SignInGate: Sendable {
+    let database: any Database
+    let users: UserStore
+    let sessions: SessionService
+    let factors: TwoFactorStore
+    let mfaTokens: OneTimeTokens
+    let audit: AuditLog
+    let clock: WallClock
+
+    /// How long the second step of a sign-in may take.
+    static let mfaTokenLifetime: TimeInterval = 300
+
+    /// `user` has proved who they are by `method`. `created` says the sign-in made the account;
+    /// `newHash` replaces a password hash in the same transaction; `secondFactor` says a
+    /// two-factor code has already been checked.
+    func admit(
+        _ user: User, method: String, client: ClientInfo, created: Bool = false, newHash: String? = nil, secondFactor: Bool = false
+    ) async throws -> SessionService.Grant {
+        switch user.status {
+        case .active: break
+        case .pending:
+            try await failed(user, reason: "pending", method: method, client: client)
+            throw APIError.accountPending
+        case .disabled, .rejected:
+            try await failed(user, reason: user.status.rawValue, method: method, client: client)
+            throw APIError.accountDisabled
+        }
+        let now = clock.now()
+        if !secondFactor, try await database.read({ db in try await self.factors.isOn(user.id, db) }) {
+            let token = try await database.transaction { db in
+                if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
+                try await self.audit.record(AuditEvent("login.mfa_required", user: user.id, client: client, detail: ["method": method]), db)
+                return try await self.mfaTokens.issue(.mfa, for: user.id, email: nil, ttl: Self.mfaTokenLifetime, at: now, db)
+            }
+            throw APIError.mfaRequired(token)
+        }
+        let (session, signedIn) = try await database.transaction { db in
+            // The UPDATE takes the user's row lock (SQLite: the writer) before the status is read
+            // again: an account disabled while the hash ran is refused, and a disable that comes
+            // after waits for this sign-in and then ends its session with the others.
+            try await self.users.recordLogin(user.id, at: now, db)
+            guard let current = try await self.users.withRoles(user.id, db), current.user.status == .active else { throw APIError.accountDisabled }
+            if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
+            var detail = ["method": method]
+            if newHash != nil { detail["rehashed"] = "true" }
+            if created { detail["created"] = "true" }
+            try await self.audit.record(AuditEvent("login.succeeded", user: user.id, client: client, detail: detail), db)
+            return (try await self.sessions.open(for: user, client: client, db), current)
+        }
+        TesseraMetrics.loginsSucceeded.increment()
+        var grant = try await sessions.grant(signedIn.user, roles: signedIn.roles, session: session)
+        grant.created = created ? true : nil
+        return grant
+    }
+
+    func failed(_ user: User?, reason: String, method: String, client: ClientInfo) async throws {
+        TesseraMetrics.loginsFailed.increment()
+        try await audit.record(AuditEvent("login.failed", user: user?.id, client: client, detail: ["reason": reason, "method": method]))
+    }
+}
