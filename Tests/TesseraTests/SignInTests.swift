@@ -8,8 +8,10 @@ import Testing
 @testable import Tessera
 
 /// SPEC §5b against real peers (`Tests/signin_peers.py`): an SMS gateway, OpenID Connect providers
-/// that sign with keys they make, and a VK-style OAuth server.
-@Suite("More ways to sign in", .throwawayDatabases)
+/// that sign with keys they make, and a VK-style OAuth server. One test at a time: each starts a
+/// peer that makes RSA keys, and all of them at once would load two cores when every other suite
+/// starts too.
+@Suite("More ways to sign in", .throwawayDatabases, .serialized)
 struct SignInTests {
     static let phone = "+79187020987"
 

@@ -182,7 +182,9 @@ func concurrently(port: Int, _ requests: [TestClient.Request]) async throws -> [
     try await withThrowingTaskGroup(of: (status: Int, body: String).self) { group in
         for request in requests {
             group.addTask {
-                try await TestClient.withClient(host: "localhost", port: port) { connection in
+                // A race queues its requests behind one another (SQLite's single writer) while the
+                // rest of the suite loads two cores: a minute, not the client's default 15 s.
+                try await TestClient.withClient(host: "localhost", port: port, configuration: .init(timeout: .seconds(60))) { connection in
                     let response = try await connection.execute(request)
                     return (response.status.code, response.body.map { String(buffer: $0) } ?? "")
                 }
