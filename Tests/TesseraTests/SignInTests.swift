@@ -136,8 +136,18 @@ struct SignInTests {
             expectAPIError(
                 try await client.call(.post, "/api/v1/auth/phone/verify", json: ["code": code], token: noPhone.access), .badRequest,
                 "code_invalid", "another account's code")
+            // Until the phone is proved, no sign-in code goes to it (whoever typed the number in
+            // must not share the account with the phone's owner).
+            #expect(try await Self.requestCode(client).status == .accepted)
+            try await app.tessera.outbox.deliverDue()
+            #expect(try await peers.texts(to: Self.phone).count == 1, "only the verification code")
+            expectAPIError(try await Self.signIn(client, code: code), .unauthorized, "invalid_credentials", "the verification code as a sign-in code")
             let verified = try await client.call(.post, "/api/v1/auth/phone/verify", json: ["code": code], token: access)
             #expect(verified.status == .ok && verified["phone_verified"] as? Bool == true, "\(verified.text)")
+            _ = try await Self.requestCode(client)
+            let bySMS = try await Self.signIn(client, code: try await Self.deliveredCode(app, peers))
+            #expect(bySMS.status == .ok && bySMS["created"] == nil, "\(bySMS.text)")
+            #expect((bySMS["user"] as? [String: Any])?["id"] as? String == verified.string("id"))
             expectAPIError(
                 try await client.call(.post, "/api/v1/auth/phone/verify", json: ["code": code], token: access), .badRequest, "code_invalid",
                 "the code again")
@@ -283,6 +293,9 @@ extension SignInTests {
         try await app.run { client in
             let registered = try await client.register(["phone": Self.phone, "password": goodPassword])
             let access = try #require(registered.string("access"))
+            #expect(try await client.call(.post, "/api/v1/auth/phone/verify/request", json: [:], token: access).status == .accepted)
+            let proof = try await Self.deliveredCode(app, peers)
+            #expect(try await client.call(.post, "/api/v1/auth/phone/verify", json: ["code": proof], token: access).status == .ok)
             let secret = try #require(try await client.call(.post, "/api/v1/me/mfa/totp", token: access).string("secret"))
             let now = app.tessera.clock.now()
             #expect(
@@ -292,15 +305,22 @@ extension SignInTests {
             let bySMS = try await Self.signIn(client, code: try await Self.deliveredCode(app, peers))
             expectAPIError(bySMS, .unauthorized, "mfa_required", "an SMS sign-in with two-factor on")
             let mfaToken = try #require(bySMS.string("mfa_token"))
-            for _ in 0..<3 {
+            func wrongCode(_ token: String) async throws {
                 expectAPIError(
-                    try await client.call(.post, "/api/v1/auth/token/mfa", json: ["mfa_token": mfaToken, "code": "000000"]), .unauthorized,
+                    try await client.call(.post, "/api/v1/auth/token/mfa", json: ["mfa_token": token, "code": "000000"]), .unauthorized,
                     "invalid_credentials", "a wrong code")
             }
+            try await wrongCode(mfaToken)
+            try await wrongCode(mfaToken)
+            // The right password again does not wipe the wrong codes counted so far.
+            let byPassword = try await client.login(Self.phone, goodPassword)
+            expectAPIError(byPassword, .unauthorized, "mfa_required", "a password sign-in with two-factor on")
+            let latest = try #require(byPassword.string("mfa_token"))
+            try await wrongCode(latest)
             app.clock.advance(by: 30)
             expectAPIError(
                 try await client.call(
-                    .post, "/api/v1/auth/token/mfa", json: ["mfa_token": mfaToken, "code": Self.totp(secret, at: app.tessera.clock.now())]),
+                    .post, "/api/v1/auth/token/mfa", json: ["mfa_token": latest, "code": Self.totp(secret, at: app.tessera.clock.now())]),
                 .tooManyRequests, "rate_limited", "the right code while locked")
             expectAPIError(try await client.login(Self.phone, goodPassword), .tooManyRequests, "rate_limited", "a password while locked")
         }
@@ -445,6 +465,13 @@ extension SignInTests {
                         ["sub": "a-3", "aud": "com.example.app", "email": "BOB@example.com", "email_verified": true])
                 ])
             #expect((verified["user"] as? [String: Any])?["id"] as? String == bobID && verified["created"] == nil, "\(verified.text)")
+            // The address was never proved before: whoever set the password may not be its owner,
+            // so the password and the sessions opened with it are cut.
+            #expect((verified["user"] as? [String: Any])?["email_verified"] as? Bool == true)
+            expectAPIError(try await client.login("bob@example.com", goodPassword), .unauthorized, "invalid_credentials", "the password set before")
+            expectAPIError(
+                try await client.call(.get, "/api/v1/me", token: try #require(existing.string("access"))), .unauthorized, "token_not_valid",
+                "a session of the account's maker")
         }
         let approval = try await TestApp.make(database, peers.settings.merging(["REGISTRATION": "approval"]) { $1 })
         try await approval.run { client in
@@ -528,13 +555,16 @@ extension SignInTests {
             // A password sign-in to an account without one matches nothing.
             expectAPIError(try await client.login("social@example.com", ""), .unauthorized, "invalid_credentials", "an empty password")
 
-            // A second identity makes the first one removable.
+            // A second identity makes the first one removable. (Apple proves the address set
+            // above, which nobody had proved: the sessions opened before it end.)
+            let apple: [String: Any] = ["sub": "a-5", "aud": "com.example.app", "email": "social@example.com", "email_verified": true]
+            _ = try await Self.social(client, "apple", ["id_token": try await peers.idToken("apple", at: app.tessera.clock.now(), apple)])
+            expectAPIError(
+                try await client.call(.get, "/api/v1/me", token: refreshed.access), .unauthorized, "token_not_valid", "a session before the claim")
             let fresh = try TokenPair(
                 try await Self.social(
                     client, "google",
                     ["id_token": try await peers.idToken("google", at: app.tessera.clock.now(), ["sub": "g-5", "aud": "web-client"])]))
-            let apple: [String: Any] = ["sub": "a-5", "aud": "com.example.app", "email": "social@example.com", "email_verified": true]
-            _ = try await Self.social(client, "apple", ["id_token": try await peers.idToken("apple", at: app.tessera.clock.now(), apple)])
             #expect(try await client.call(.delete, "/api/v1/me/identities/\(google)", token: fresh.access).status == .noContent)
             let left = try await client.call(.get, "/api/v1/me/identities", token: fresh.access)
             #expect((left["results"] as? [[String: Any]])?.map { $0["provider"] as? String } == ["apple"], "\(left.text)")

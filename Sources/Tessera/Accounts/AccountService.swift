@@ -118,9 +118,12 @@ public struct AccountService: Sendable {
             try await gate.failed(user, reason: user == nil ? "unknown_login" : "wrong_password", method: "password", client: client)
             throw APIError.invalidCredentials
         }
-        try await lockout.recordSuccess(lockKey)
         let newHash = rehash && user.status == .active ? try await hasher.hash(password) : nil
-        return try await gate.admit(user, method: "password", client: client, newHash: newHash)
+        // The failure count is cleared only once the person is in: with two-factor on, a right
+        // password must not wipe the wrong codes counted against the account.
+        let grant = try await gate.admit(user, method: "password", client: client, newHash: newHash)
+        try await lockout.recordSuccess(lockKey)
+        return grant
     }
 
     func me(_ id: UUID) async throws -> UserResponse {
@@ -208,8 +211,7 @@ public struct AccountService: Sendable {
     /// An account without a password proves it is its owner by having signed in moments ago: the
     /// session's start, which a refresh does not move.
     private func requireRecentSignIn(_ identity: Identity) async throws {
-        let session = try await database.read { db in try await self.sessions.store.find(identity.sessionID, db) }
-        guard let session, clock.now().timeIntervalSince(session.createdAt) <= Self.recentSignIn else {
+        guard let signedIn = try await sessions.signedInAt(identity.sessionID), clock.now().timeIntervalSince(signedIn) <= Self.recentSignIn else {
             throw APIError(
                 .forbidden, "permission_denied",
                 "This account has no password: sign in again, then change its e-mail, phone or username within 10 minutes.")

@@ -15,7 +15,7 @@ struct OneTimeTokens: Sendable {
     }
 
     static func digest(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        SHA256.hash(data: Data(token.utf8)).hexString
     }
 
     /// A new token for `userID`; earlier unused tokens of the same purpose stop working.

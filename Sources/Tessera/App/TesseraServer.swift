@@ -58,7 +58,7 @@ public struct TesseraServer: Sendable {
         let lockout = LoginLockout(database: database, clock: clock, policy: settings.abuse.lockout, enabled: settings.abuse.rateLimits)
         let factors = TwoFactorStore()
         let gate = SignInGate(
-            database: database, users: users, sessions: sessions, factors: factors, mfaTokens: recovery.tokens, audit: audit, clock: clock)
+            database: database, users: users, sessions: sessions, factors: factors, oneTimeTokens: recovery.tokens, audit: audit, clock: clock)
         let phoneSignIn = PhoneSignIn(
             database: database, users: users, codes: PhoneCodes(dialect: database.dialect, box: secretBox), outbox: mail.outbox,
             limiter: limiter, gate: gate, audit: audit, accounts: settings.accounts, smsRateLimit: settings.signIn.smsRateLimit, clock: clock)
@@ -67,8 +67,8 @@ public struct TesseraServer: Sendable {
             lockout: lockout, limiter: limiter, gate: gate, phoneSignIn: phoneSignIn, audit: audit, settings: settings.accounts, clock: clock,
             logger: logger)
         let twoFactor = TwoFactorService(
-            database: database, store: factors, box: secretBox, users: users, gate: gate, lockout: lockout, audit: audit,
-            issuer: settings.tokens.issuer, clock: clock)
+            database: database, store: factors, box: secretBox, users: users, gate: gate, lockout: lockout, limiter: limiter,
+            accounts: settings.accounts, audit: audit, issuer: settings.tokens.issuer, clock: clock)
         let providerHTTP = ProviderHTTP(client: HTTPClient.shared)
         let social = SocialSignIn(
             database: database, users: users, identities: IdentityStore(),

@@ -52,6 +52,7 @@ struct Outbox: Sendable {
         let subject: String
         let body: String
         let attempts: Int
+        let createdAt: Date
     }
 
     /// Claims the next due message with a lease (`locked_until`): on PostgreSQL skipping rows
@@ -59,7 +60,7 @@ struct Outbox: Sendable {
     /// message until its lease runs out.
     func claimNext(at now: Date, lease: TimeInterval, _ db: any SQLDatabase) async throws -> Claimed? {
         let query = dialect.lockForUpdateSkippingLocked(
-            db.select().columns("id", "channel", "recipient", "subject", "body", "attempts").from("mail_outbox")
+            db.select().columns("id", "channel", "recipient", "subject", "body", "attempts", "created_at").from("mail_outbox")
                 .where("status", .equal, SQLBind("pending")).where("next_attempt_at", .lessThanOrEqual, SQLBind(now))
                 .where { $0.where("locked_until", .is, SQLLiteral.null).orWhere("locked_until", .lessThan, SQLBind(now)) }
                 .orderBy("next_attempt_at").limit(1))
@@ -68,7 +69,7 @@ struct Outbox: Sendable {
             id: try row.decode(column: "id", as: UUID.self), channel: try row.decode(column: "channel", as: Channel.self),
             recipient: try row.decode(column: "recipient", as: String.self),
             subject: try row.decode(column: "subject", as: String.self), body: try row.decode(column: "body", as: String.self),
-            attempts: try row.decode(column: "attempts", as: Int.self))
+            attempts: try row.decode(column: "attempts", as: Int.self), createdAt: try row.decode(column: "created_at", as: Date.self))
         try await db.update("mail_outbox").set("locked_until", to: SQLBind(now.addingTimeInterval(lease)))
             .where("id", .equal, SQLBind(mail.id)).run()
         return mail
@@ -86,8 +87,9 @@ struct Outbox: Sendable {
             .set("sent_at", to: sent ? SQLBind(now) : SQLBind(Date?.none))
             .set("next_attempt_at", to: SQLBind(nextAttempt))
             .set("last_error", to: SQLBind(String(error.prefix(500))))
-            // A delivered body holds a live link; the mailbox has it now, the database need not.
-            .set("body", to: sent ? SQLBind("") as any SQLExpression : SQLColumn("body"))
+            // A body holds a live link or code: once delivered, or given up on, the database need
+            // not keep it.
+            .set("body", to: status == "pending" ? SQLColumn("body") : SQLBind("") as any SQLExpression)
             .where("id", .equal, SQLBind(id))
             .run()
     }
@@ -159,6 +161,11 @@ final class OutboxWorker: Service, Sendable {
         var sent = 0
         for _ in 0..<Self.batch {
             guard let mail = try await claimNext() else { break }
+            // A code that would arrive dead is not sent: the person asks for a new one.
+            if mail.channel == .sms, clock.now().timeIntervalSince(mail.createdAt) > PhoneCodes.lifetime {
+                try await record(mail.id, sent: false, attempts: mail.attempts, error: "expired before delivery", permanent: true)
+                continue
+            }
             do {
                 switch mail.channel {
                 case .email: try await transport.send(MailMessage(from: from, to: mail.recipient, subject: mail.subject, text: mail.body))

@@ -153,6 +153,11 @@ public struct SessionService: Sendable {
         }
     }
 
+    /// When the session was opened by signing in; a refresh does not move it.
+    func signedInAt(_ sessionID: UUID) async throws -> Date? {
+        try await database.read { db in try await self.store.find(sessionID, db) }?.createdAt
+    }
+
     func live(of userID: UUID, page: PageRequest) async throws -> (total: Int, sessions: [SessionRecord]) {
         let now = clock.now()
         return try await database.read { db in try await self.store.live(userID: userID, at: now, page: page, db) }

@@ -1,6 +1,5 @@
 import Crypto
 import Foundation
-import SQLKit
 import Synchronization
 
 /// The key Tessera seals its stored secrets with (two-factor secrets) and derives its keyed hashes
@@ -21,18 +20,7 @@ final class SecretBox: Sendable {
     /// Reads the key, creating it if no instance has yet; runs before the server accepts requests.
     func load() async throws {
         let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0).base64EncodedString() }
-        let stored = try await database.transaction { db in
-            // Instances that start together both insert; the first row wins and both read it.
-            try await db.raw(
-                """
-                INSERT INTO signing_keys (kid, algorithm, private_key, created_at)
-                VALUES (\(bind: Self.kid), \(bind: Self.algorithm), \(bind: fresh), \(bind: Date()))
-                ON CONFLICT (kid) DO NOTHING
-                """
-            ).run()
-            return try await db.select().column("private_key").from("signing_keys").where("kid", .equal, SQLBind(Self.kid))
-                .first(decodingColumn: "private_key", as: String.self)
-        }
+        let stored = try await SigningKeys.sharedSecret(Self.kid, algorithm: Self.algorithm, creating: fresh, database: database)
         guard let stored, let bytes = Data(base64Encoded: stored), bytes.count == 32 else {
             throw SecretBoxError(description: "the stored secret-box key is not 32 bytes of base64")
         }
@@ -65,10 +53,4 @@ final class SecretBox: Sendable {
 
 struct SecretBoxError: Error, CustomStringConvertible {
     let description: String
-}
-
-/// Compares two byte strings in time that depends only on their lengths.
-func constantTimeEquals(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
-    guard a.count == b.count else { return false }
-    return zip(a, b).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
 }

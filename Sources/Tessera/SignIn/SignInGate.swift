@@ -8,7 +8,7 @@ struct SignInGate: Sendable {
     let users: UserStore
     let sessions: SessionService
     let factors: TwoFactorStore
-    let mfaTokens: OneTimeTokens
+    let oneTimeTokens: OneTimeTokens
     let audit: AuditLog
     let clock: WallClock
 
@@ -35,7 +35,7 @@ struct SignInGate: Sendable {
             let token = try await database.transaction { db in
                 if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
                 try await self.audit.record(AuditEvent("login.mfa_required", user: user.id, client: client, detail: ["method": method]), db)
-                return try await self.mfaTokens.issue(.mfa, for: user.id, email: nil, ttl: Self.mfaTokenLifetime, at: now, db)
+                return try await self.oneTimeTokens.issue(.mfa, for: user.id, email: nil, ttl: Self.mfaTokenLifetime, at: now, db)
             }
             throw APIError.mfaRequired(token)
         }

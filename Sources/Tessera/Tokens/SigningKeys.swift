@@ -147,6 +147,23 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
         return kid
     }
 
+    /// A key of Tessera's own kept beside the signing keys under `kid` (outside every token
+    /// algorithm's rotation): created by the first instance that asks, with `fresh`, and the same
+    /// for every instance after it, including ones that start at the same moment.
+    static func sharedSecret(_ kid: String, algorithm: String, creating fresh: String, database: any Database) async throws -> String? {
+        try await database.transaction { db in
+            try await db.raw(
+                """
+                INSERT INTO signing_keys (kid, algorithm, private_key, created_at)
+                VALUES (\(bind: kid), \(bind: algorithm), \(bind: fresh), \(bind: Date()))
+                ON CONFLICT (kid) DO NOTHING
+                """
+            ).run()
+            return try await db.select().column("private_key").from("signing_keys").where("kid", .equal, SQLBind(kid))
+                .first(decodingColumn: "private_key", as: String.self)
+        }
+    }
+
     private static func loadOrCreate(algorithm: Settings.JWTAlgorithm, secret: String?, database: any Database) async throws -> Loaded {
         var loaded = try await loadKeys(algorithm: algorithm, secret: secret, database: database)
         for kid in loaded.kids {

@@ -80,30 +80,3 @@ struct PhoneCodes: Sendable {
         HMAC<SHA256>.authenticationCode(for: Data("\(id.uuidString.lowercased()):\(code)".utf8), using: try box.derivedKey("phone-codes"))
     }
 }
-
-extension Sequence<UInt8> {
-    var hexString: String { map { String(format: "%02x", $0) }.joined() }
-}
-
-extension Data {
-    /// Bytes from lower- or upper-case hex; nil for anything else.
-    init?(hexString: String) {
-        let digits = Array(hexString.utf8)
-        guard digits.count.isMultiple(of: 2) else { return nil }
-        func value(_ digit: UInt8) -> UInt8? {
-            switch digit {
-            case 48...57: digit - 48
-            case 97...102: digit - 87
-            case 65...70: digit - 55
-            default: nil
-            }
-        }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(digits.count / 2)
-        for index in stride(from: 0, to: digits.count, by: 2) {
-            guard let high = value(digits[index]), let low = value(digits[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-        }
-        self.init(bytes)
-    }
-}

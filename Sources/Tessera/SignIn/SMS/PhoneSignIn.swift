@@ -50,39 +50,37 @@ struct PhoneSignIn: Sendable {
         return user
     }
 
-    /// Sends a sign-in code when the phone has an account, or could get one (open registration);
-    /// the answer is the same either way.
+    /// Sends a sign-in code when the phone can sign in (an account holds it, verified) or could get
+    /// an account (open registration and no account holds it); the answer is the same either way.
     func requestSignInCode(phone raw: String, client: ClientInfo) async throws {
-        guard raw.count <= LoginName.maximumLength, let phone = PhoneNumber(raw, region: accounts.defaultPhoneRegion)?.e164 else {
-            throw APIError.validation(["phone": ["Enter a valid phone number."]])
-        }
+        guard let phone = e164(raw) else { throw APIError.validation(["phone": ["Enter a valid phone number."]]) }
         try await limit(phone, client: client)
         let now = clock.now()
         let open = accounts.registration == .open
         try await database.transaction { db in
             let user = try await self.users.find(phone: phone, db)
-            guard user != nil || open else { return }
+            guard user.map(\.phoneVerified) ?? open else { return }
             let code = try await self.codes.issue(.signIn, to: phone, for: user?.id, at: now, db)
             try await self.outbox.enqueue(to: phone, subject: "", text: Self.text(code), channel: .sms, db)
         }
     }
 
     /// Signs in with a code sent to the phone; with open registration a phone without an account
-    /// gets a new client account, its phone verified.
+    /// gets a new client account, its phone verified. An account whose phone nobody has proved
+    /// is not entered this way: whoever typed that number into it (with a password, or with a
+    /// social account) would share the account with the phone's owner.
     func signIn(phone raw: String, code: String, client: ClientInfo) async throws -> SessionService.Grant {
-        guard raw.count <= LoginName.maximumLength, let phone = PhoneNumber(raw, region: accounts.defaultPhoneRegion)?.e164 else {
-            throw APIError.invalidCredentials
-        }
+        guard let phone = e164(raw) else { throw APIError.invalidCredentials }
         try await limiter.hit("token:ip:\(client.ipAddress)", accounts.tokenRateLimit)
         try await limiter.hit("token:login:phone:\(phone)", accounts.tokenLoginRateLimit)
         let now = clock.now()
         let open = accounts.registration == .open
         let outcome = try await database.transaction { db -> (User, created: Bool)? in
-            guard case .accepted = try await self.codes.check(code, .signIn, phone: phone, at: now, db) else { return nil }
-            if let user = try await self.users.find(phone: phone, db) {
-                if !user.phoneVerified { try await self.users.setPhoneVerified(user.id, db) }
-                return (user, false)
-            }
+            guard case .accepted(let holder) = try await self.codes.check(code, .signIn, phone: phone, at: now, db) else { return nil }
+            let holding = try await self.users.find(phone: phone, db)
+            // A code reaches the account it was sent for: not one that took the number since.
+            guard holder == holding?.id else { return nil }
+            if let holding { return holding.phoneVerified ? (holding, false) : nil }
             guard open else { return nil }
             var user = User(email: nil, phone: phone, username: nil, passwordHash: "", kind: .client, status: .active, dateJoined: now)
             user.phoneVerified = true
@@ -95,6 +93,10 @@ struct PhoneSignIn: Sendable {
             throw APIError.invalidCredentials
         }
         return try await gate.admit(user, method: "sms", client: client, created: created)
+    }
+
+    private func e164(_ raw: String) -> String? {
+        raw.count <= LoginName.maximumLength ? PhoneNumber(raw, region: accounts.defaultPhoneRegion)?.e164 : nil
     }
 
     private func limit(_ phone: String, client: ClientInfo) async throws {

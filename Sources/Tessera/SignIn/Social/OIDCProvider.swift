@@ -21,6 +21,9 @@ final class OIDCProvider: Sendable {
     private let http: ProviderHTTP
     private let state = Mutex(Keys())
     static let refetchInterval: TimeInterval = 5
+    /// The algorithms an id_token may use, and the kind of key each needs: a token's header must
+    /// name both, so no other algorithm reaches a verifier with a key of another kind.
+    static let keyType = ["RS256": "RSA", "ES256": "EC"]
     /// How far a provider's clock may be ahead of ours for `iat`.
     static let clockSkew: TimeInterval = 60
 
@@ -28,7 +31,9 @@ final class OIDCProvider: Sendable {
         var jwksURL: String?
         var collection = JWTKeyCollection()
         var kids: [String: String] = [:]
+        /// The last look at the provider's keys, and the last one that got them.
         var lastFetch = Date.distantPast
+        var fetchedAt = Date.distantPast
     }
 
     init(settings: OIDCProviderSettings, http: ProviderHTTP) {
@@ -42,7 +47,7 @@ final class OIDCProvider: Sendable {
     func verify(_ idToken: String, nonce: String?, at now: Date) async throws -> ProviderPerson {
         let refused = APIError.invalidCredentials
         guard idToken.utf8.count <= 16 * 1024, let header = JOSEHeader.of(idToken), let kid = header.kid,
-            ["RS256": "RSA", "ES256": "EC"][header.alg] != nil
+            Self.keyType[header.alg] != nil
         else { throw refused }
         guard let collection = try await keys(for: kid, alg: header.alg, at: now) else { throw refused }
         let claims: IDTokenClaims
@@ -68,21 +73,35 @@ final class OIDCProvider: Sendable {
             firstName: claims.given_name ?? "", lastName: claims.family_name ?? "")
     }
 
-    /// The keys, with `kid` among them if the provider publishes it; nil when it does not.
+    /// How long fetched keys are trusted before they are fetched again: a key the provider
+    /// withdrew stops working within this.
+    static let maximumAge: TimeInterval = 3600
+
+    /// The keys, with `kid` among them (of the kind `alg` needs) if the provider publishes it; nil
+    /// when it does not. Keys past their age are fetched again, and still used if the provider
+    /// cannot be reached just then.
     private func keys(for kid: String, alg: String, at now: Date) async throws -> JWTKeyCollection? {
+        let wanted = Self.keyType[alg]
         let (known, due) = state.withLock { state -> (JWTKeyCollection?, Bool) in
-            if state.kids[kid] != nil { return (state.collection, false) }
-            guard now.timeIntervalSince(state.lastFetch) >= Self.refetchInterval else { return (nil, false) }
+            let known = state.kids[kid] == wanted ? state.collection : nil
+            if known != nil && now.timeIntervalSince(state.fetchedAt) < Self.maximumAge { return (known, false) }
+            guard now.timeIntervalSince(state.lastFetch) >= Self.refetchInterval else { return (known, false) }
             state.lastFetch = now
-            return (nil, true)
+            return (known, true)
         }
-        if let known { return state.withLock { $0.kids[kid] } == ["RS256": "RSA", "ES256": "EC"][alg] ? known : nil }
-        guard due else { return nil }
-        let fetched = try await fetchKeys()
+        guard due else { return known }
+        let fetched: (collection: JWTKeyCollection, kids: [String: String])
+        do {
+            fetched = try await fetchKeys()
+        } catch {
+            if let known { return known }
+            throw error
+        }
         return state.withLock { state in
             state.collection = fetched.collection
             state.kids = fetched.kids
-            return state.kids[kid] == ["RS256": "RSA", "ES256": "EC"][alg] ? state.collection : nil
+            state.fetchedAt = now
+            return state.kids[kid] == wanted ? state.collection : nil
         }
     }
 
@@ -100,6 +119,8 @@ final class OIDCProvider: Sendable {
                 let answer = try await http.get(base + "/.well-known/openid-configuration")
                 guard answer.status == 200 else { throw APIError.providerUnavailable(settings.name) }
                 let discovery = try JSONDecoder().decode(Discovery.self, from: answer.body)
+                // OpenID Connect Discovery §4.3: the document must be the issuer's own.
+                guard discovery.issuer == nil || discovery.issuer == settings.issuer else { throw APIError.providerUnavailable(settings.name) }
                 url = discovery.jwks_uri
                 state.withLock { $0.jwksURL = discovery.jwks_uri }
             }

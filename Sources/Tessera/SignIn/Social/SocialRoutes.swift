@@ -47,6 +47,7 @@ extension SocialSignIn {
         var request = request
         let provider = context.parameters.get("provider") ?? ""
         if provider == "vk" {
+            guard vk != nil else { throw APIError.notFound }
             return try await signIn(withVK: try await request.decodeJSON(as: VKSignInBody.self, context: context), client: context.client(request))
         }
         guard providers[provider] != nil else { throw APIError.notFound }

@@ -64,10 +64,12 @@ struct SocialSignIn: Sendable {
                 guard let user = try await self.users.find(owner, db) else { throw APIError.invalidCredentials }
                 return (user, false)
             }
-            let email = person.email.flatMap { AccountFields(region: self.accounts.defaultPhoneRegion).validEmail($0) }
-            if person.emailVerified, let email, let user = try await self.users.find(.email(email.lowercased()), db) {
+            // An address the provider does not vouch for is not kept: it would let whoever holds
+            // that identity claim someone else's address (and later receive its links).
+            let email = person.emailVerified ? person.email.flatMap { AccountFields(region: self.accounts.defaultPhoneRegion).validEmail($0) } : nil
+            if let email, let user = try await self.users.find(.email(email.lowercased()), db) {
                 try await self.link(person, to: user.id, at: now, client: client, db)
-                return (user, false)
+                return (user.emailVerified ? user : try await self.claim(user, at: now, client: client, db), false)
             }
             // An address another account holds stays with it; the new account starts without one.
             var free = email
@@ -75,13 +77,31 @@ struct SocialSignIn: Sendable {
             var user = User(
                 email: free, phone: nil, username: nil, passwordHash: "", firstName: AccountFields.providerName(person.firstName),
                 lastName: AccountFields.providerName(person.lastName), kind: .client, status: status, dateJoined: now)
-            user.emailVerified = free != nil && person.emailVerified
+            user.emailVerified = free != nil
             try await self.users.insert(user, role: .client, db)
             try await self.audit.record(
                 AuditEvent("user.registered", user: user.id, client: client, detail: ["method": person.provider, "status": status.rawValue]), db)
             try await self.link(person, to: user.id, at: now, client: client, db)
             return (user, true)
         }
+    }
+
+    /// The owner of an address has just proved it, into an account whose address nobody had
+    /// proved: whoever made that account may not be its owner (an account made in advance with
+    /// someone else's address, waiting for them). What that maker could still use is cut: the
+    /// password, the sessions, mailed links, and the phone's standing as a way in until it is
+    /// proved again. The owner sets a password through a reset to the proved address.
+    private func claim(_ user: User, at now: Date, client: ClientInfo, _ db: any SQLDatabase) async throws -> User {
+        var claimed = user
+        claimed.emailVerified = true
+        claimed.phoneVerified = false
+        claimed.passwordHash = ""
+        try await users.saveProfile(claimed, db)
+        try await users.setPasswordHash("", for: user.id, db)
+        _ = try await gate.sessions.endAll(of: user.id, at: now, db)
+        try await gate.oneTimeTokens.retireAll(for: user.id, at: now, db)
+        try await audit.record(AuditEvent("email.claimed", user: user.id, client: client, detail: ["provider": "sign-in"]), db)
+        return claimed
     }
 
     private func link(_ person: ProviderPerson, to userID: UUID, at now: Date, client: ClientInfo, _ db: any SQLDatabase) async throws {

@@ -12,6 +12,8 @@ struct TwoFactorService: Sendable {
     let users: UserStore
     let gate: SignInGate
     let lockout: LoginLockout
+    let limiter: RateLimiter
+    let accounts: AccountSettings
     let audit: AuditLog
     let issuer: String
     let clock: WallClock
@@ -87,15 +89,19 @@ struct TwoFactorService: Sendable {
     func complete(mfaToken: String, code: String, client: ClientInfo) async throws -> SessionService.Grant {
         let now = clock.now()
         let expired = APIError.tokenNotValid("This sign-in step is invalid or has expired; sign in again.")
-        guard let userID = try await database.read({ db in try await self.gate.mfaTokens.holder(of: mfaToken, .mfa, at: now, db) }) else {
+        try await limiter.hit("token:ip:\(client.ipAddress)", accounts.tokenRateLimit)
+        guard let userID = try await database.read({ db in try await self.gate.oneTimeTokens.holder(of: mfaToken, .mfa, at: now, db) }) else {
             throw expired
         }
+        // Counted before the code is looked at, so a burst of guesses sent at once is bounded
+        // too, not only the ones the lockout has seen fail.
+        try await limiter.hit("mfa:user:\(userID.uuidString.lowercased())", accounts.tokenLoginRateLimit)
         try await lockout.check(LoginLockout.key(for: userID))
         let user = try await database.transaction { db -> User? in
             guard try await self.accept(code, of: userID, db) else { return nil }
             // Used up with the code in one transaction: of two completions, one gets the session.
             do {
-                _ = try await self.gate.mfaTokens.consume(mfaToken, .mfa, at: now, db)
+                _ = try await self.gate.oneTimeTokens.consume(mfaToken, .mfa, at: now, db)
             } catch is APIError {
                 throw expired
             }
