@@ -21,6 +21,17 @@ struct SignInTests {
         return try await peers.lastCode(to: phone)
     }
 
+    /// Runs `body` against an app wired to fresh peers, with `extra` settings over theirs.
+    static func withPeers(
+        _ database: TestDatabase, _ extra: [String: String] = [:], _ mode: TestingSetup = .router,
+        _ body: @Sendable (TestApp, SignInPeers, any TestClientProtocol) async throws -> Void
+    ) async throws {
+        let peers = try SignInPeers()
+        defer { peers.stop() }
+        let app = try await TestApp.make(database, peers.settings.merging(extra) { $1 })
+        try await app.run(mode) { client in try await body(app, peers, client) }
+    }
+
     static func requestCode(_ client: any TestClientProtocol, _ phone: String = phone) async throws -> Reply {
         try await client.call(.post, "/api/v1/auth/otp/request", json: ["phone": phone])
     }
@@ -33,10 +44,7 @@ struct SignInTests {
         "SMS sign-in: a code through the gateway creates a client account once; wrong, reused and late codes are refused", arguments: TestDatabase.all
     )
     func smsSignIn(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             #expect(try await Self.requestCode(client, "8 918 702-09-87").status == .accepted)
             let code = try await Self.deliveredCode(app, peers)
             let texts = try await peers.texts(to: Self.phone)
@@ -80,12 +88,7 @@ struct SignInTests {
 
     @Test("under approval no code goes to a phone without an account, and the answer is the same", arguments: TestDatabase.all)
     func smsNoEnumeration(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        var settings = peers.settings
-        settings["REGISTRATION"] = "approval"
-        let app = try await TestApp.make(database, settings)
-        try await app.run { client in
+        try await Self.withPeers(database, ["REGISTRATION": "approval"]) { app, peers, client in
             let unknown = try await Self.requestCode(client, "+79990001122")
             #expect(unknown.status == .accepted && unknown.text == "{}")
             try await app.tessera.outbox.deliverDue()
@@ -96,10 +99,7 @@ struct SignInTests {
 
     @Test("a gateway that is down and comes back still delivers the code", arguments: TestDatabase.all)
     func gatewayOutage(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             try await peers.call(.POST, "/sms/fail", ["count": 2, "status": 503])
             _ = try await Self.requestCode(client)
             try await app.tessera.outbox.deliverDue()
@@ -118,10 +118,7 @@ struct SignInTests {
 
     @Test("phone verification: a code to the caller's phone; a wrong one is 400 code_invalid", arguments: TestDatabase.all)
     func phoneVerification(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             let registered = try await client.register(["phone": Self.phone, "password": goodPassword])
             let access = try #require(registered.string("access"))
             let noPhone = try await client.signUp("nophone@example.com")
@@ -156,13 +153,7 @@ struct SignInTests {
 
     @Test("code requests are limited per phone and per client address", arguments: TestDatabase.all)
     func smsRateLimits(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        var settings = peers.settings
-        settings["RATE_LIMITS"] = "on"
-        settings["RATE_LIMIT_SMS"] = "2/1h"
-        let app = try await TestApp.make(database, settings)
-        try await app.run { client in
+        try await Self.withPeers(database, ["RATE_LIMITS": "on", "RATE_LIMIT_SMS": "2/1h"]) { app, peers, client in
             #expect(try await Self.requestCode(client, "+79990000001").status == .accepted)
             #expect(try await Self.requestCode(client, "+79990000001").status == .accepted)
             let third = try await Self.requestCode(client, "+79990000001")
@@ -284,13 +275,7 @@ extension SignInTests {
 
     @Test("wrong two-factor codes count towards the lockout; an SMS sign-in asks for the second factor too", arguments: TestDatabase.all)
     func totpLockout(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        var settings = peers.settings
-        settings["RATE_LIMITS"] = "on"
-        settings["LOCKOUT_FAILURES"] = "3"
-        let app = try await TestApp.make(database, settings)
-        try await app.run { client in
+        try await Self.withPeers(database, ["RATE_LIMITS": "on", "LOCKOUT_FAILURES": "3"]) { app, peers, client in
             let registered = try await client.register(["phone": Self.phone, "password": goodPassword])
             let access = try #require(registered.string("access"))
             #expect(try await client.call(.post, "/api/v1/auth/phone/verify/request", json: [:], token: access).status == .accepted)
@@ -337,10 +322,7 @@ extension SignInTests {
     @Test(
         "OpenID Connect: RS256 and ES256 tokens sign in; the same identity reaches the same account; nonce as SPEC says", arguments: TestDatabase.all)
     func oidcSignIn(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             let claims: [String: Any] = [
                 "sub": "g-1", "aud": "ios-client", "email": "ann@example.com", "email_verified": true, "given_name": "Ann", "nonce": "n-0S6",
             ]
@@ -374,10 +356,7 @@ extension SignInTests {
 
     @Test("forged, expired, wrong-audience, wrong-issuer, unsigned and wrongly-signed id_tokens are refused", arguments: TestDatabase.all)
     func oidcForgeries(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             let good: [String: Any] = ["sub": "g-2", "aud": "web-client"]
             let now = Int(app.tessera.clock.now().timeIntervalSince1970)
             let cases: [(String, [String: Any], String, [String: Any])] = [
@@ -409,10 +388,7 @@ extension SignInTests {
 
     @Test("a key rotated in at the provider is fetched on its first token, at most once per few seconds", arguments: TestDatabase.all)
     func oidcKeyRotation(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             #expect(
                 try await Self.social(
                     client, "apple",
@@ -442,10 +418,7 @@ extension SignInTests {
         "a verified e-mail links to its account; an unverified one makes a new account without it; approval holds new ones",
         arguments: TestDatabase.all)
     func oidcLinking(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             let existing = try await client.register(["email": "bob@example.com", "password": goodPassword])
             let bobID = try #require((existing["user"] as? [String: Any])?["id"] as? String)
             let unverified = try await Self.social(
@@ -473,8 +446,7 @@ extension SignInTests {
                 try await client.call(.get, "/api/v1/me", token: try #require(existing.string("access"))), .unauthorized, "token_not_valid",
                 "a session of the account's maker")
         }
-        let approval = try await TestApp.make(database, peers.settings.merging(["REGISTRATION": "approval"]) { $1 })
-        try await approval.run { client in
+        try await Self.withPeers(database, ["REGISTRATION": "approval"]) { approval, peers, client in
             let pending = try await Self.social(
                 client, "google",
                 ["id_token": try await peers.idToken("google", at: approval.tessera.clock.now(), ["sub": "g-4", "aud": "web-client"])])
@@ -484,10 +456,7 @@ extension SignInTests {
 
     @Test("VK ID: the two calls as SPEC describes them, a refusal is 401, an unreachable VK 502, unconfigured 404", arguments: TestDatabase.all)
     func vkSignIn(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             try await peers.call(
                 .POST, "/vk/users", ["code": "c-1", "user_id": 777, "first_name": "Иван", "last_name": "Петров", "email": "ivan@example.com"])
             let body: [String: Any] = [
@@ -512,9 +481,7 @@ extension SignInTests {
             expectAPIError(
                 try await Self.social(client, "vk", ["code": "c-1"]), .badRequest, "validation_error", "no redirect_uri")
         }
-        var down = peers.settings
-        down["VK_TOKEN_URL"] = "http://127.0.0.1:\(try unusedLoopbackPort())/token"
-        try await TestApp.make(database, down).run { client in
+        try await Self.withPeers(database, ["VK_TOKEN_URL": "http://127.0.0.1:\(try unusedLoopbackPort())/token"]) { _, _, client in
             expectAPIError(
                 try await Self.social(client, "vk", ["code": "c-3", "redirect_uri": "https://app.example.com/vk"]), .badGateway,
                 "provider_unavailable", "VK unreachable")
@@ -528,10 +495,7 @@ extension SignInTests {
         "identities: the last way to sign in cannot be unlinked; an account without a password changes identifiers only just after signing in",
         arguments: TestDatabase.all)
     func identitiesAndPasswordless(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run { client in
+        try await Self.withPeers(database) { app, peers, client in
             let first = try await Self.social(
                 client, "google", ["id_token": try await peers.idToken("google", at: app.tessera.clock.now(), ["sub": "g-5", "aud": "web-client"])])
             let pair = try TokenPair(first)
@@ -577,10 +541,7 @@ extension SignInTests {
 extension SignInTests {
     @Test("racing requests: one SMS code signs in once, one two-factor code completes one sign-in", arguments: TestDatabase.all)
     func racingCodes(_ database: TestDatabase) async throws {
-        let peers = try SignInPeers()
-        defer { peers.stop() }
-        let app = try await TestApp.make(database, peers.settings)
-        try await app.run(.live) { client in
+        try await Self.withPeers(database, [:], .live) { app, peers, client in
             let port = try #require(client.port)
             _ = try await Self.requestCode(client)
             let code = try await Self.deliveredCode(app, peers)
