@@ -3,10 +3,11 @@ import PackageDescription
 
 let package = Package(
     name: "tessera",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v14), .iOS(.v17)],
     products: [
         .executable(name: "tessera", targets: ["TesseraCLI"]),
         .library(name: "Tessera", targets: ["Tessera"]),
+        .library(name: "TesseraClient", targets: ["TesseraClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -74,6 +75,16 @@ let package = Package(
             ],
             resources: [.copy("Resources")]
         ),
+        // For Swift apps: typed calls to a Tessera server, with one refresh however many calls
+        // meet an expired token. Nothing of the server in it.
+        .target(
+            name: "TesseraClient",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "TesseraCLI",
             dependencies: ["Tessera", .product(name: "ArgumentParser", package: "swift-argument-parser")]
@@ -83,6 +94,7 @@ let package = Package(
             dependencies: [
                 "Tessera",
                 "TesseraSMTP",
+                "TesseraClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

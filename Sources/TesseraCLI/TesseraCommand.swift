@@ -7,7 +7,7 @@ struct TesseraCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "tessera",
         abstract: "Authentication and user management server.",
-        subcommands: [Serve.self, Migrate.self, CreateUser.self, Keys.self, Balances.self],
+        subcommands: [Serve.self, Migrate.self, CreateUser.self, ImportDjango.self, Keys.self, Balances.self],
         defaultSubcommand: Serve.self
     )
 }

@@ -46,6 +46,67 @@ struct UserStore: Sendable {
         try await grant([role.rawValue], to: user.id, db)
     }
 
+    /// Accounts brought over from Django (`tessera import-django`), many rows a statement: each
+    /// with its `legacy_id` and the built-in role of its kind, plus `admin` where marked. New ids
+    /// are in no cache, so nothing is announced.
+    func insertImported(_ accounts: [(user: User, legacyID: String, admin: Bool)], _ db: any SQLDatabase) async throws {
+        for chunk in accounts.chunked(by: 500) {
+            let insert = db.insert(into: "users").columns(User.columns + ["email_key", "username_key", "legacy_id"])
+            for (user, legacyID, _) in chunk {
+                insert.values(
+                    SQLBind(user.id), SQLBind(user.email), SQLBind(user.phone), SQLBind(user.username), SQLBind(user.passwordHash),
+                    SQLBind(user.firstName), SQLBind(user.lastName), SQLBind(user.middleName), SQLBind(user.kind.rawValue),
+                    SQLBind(user.status.rawValue), SQLBind(user.emailVerified), SQLBind(user.phoneVerified), SQLBind(user.dateJoined),
+                    SQLBind(user.lastLogin), SQLBind(user.email?.lowercased()), SQLBind(user.username?.lowercased()), SQLBind(legacyID))
+            }
+            try await insert.run()
+            let grants = db.insert(into: "user_roles").columns("user_id", "role_id")
+            for (user, _, admin) in chunk {
+                grants.values(SQLBind(user.id), SQLBind(BuiltInRole(user.kind).id))
+                if admin { grants.values(SQLBind(user.id), SQLBind(BuiltInRole.admin.id)) }
+            }
+            try await grants.run()
+        }
+    }
+
+    /// An imported account brought up to date with Django on a later run: identifiers, names,
+    /// kind and status, and the password hash when given (Tessera has not replaced it yet).
+    func updateImported(_ user: User, passwordHash: String?, admin: Bool, _ db: any SQLDatabase) async throws {
+        // A changed address is not proved (the old one may have been); the same address stays as it was.
+        let sameAddress = SQLFunction(
+            "COALESCE", args: SQLBinaryExpression(SQLColumn("email_key"), .equal, SQLBind(user.email?.lowercased())), SQLLiteral.boolean(false))
+        var update = db.update("users")
+            .set("email_verified", to: SQLBinaryExpression(SQLColumn("email_verified"), .and, sameAddress))
+            .set("email", to: SQLBind(user.email)).set("email_key", to: SQLBind(user.email?.lowercased()))
+            .set("phone", to: SQLBind(user.phone))
+            .set("username", to: SQLBind(user.username)).set("username_key", to: SQLBind(user.username?.lowercased()))
+            .set("first_name", to: SQLBind(user.firstName)).set("last_name", to: SQLBind(user.lastName))
+            .set("middle_name", to: SQLBind(user.middleName)).set("kind", to: SQLBind(user.kind.rawValue))
+            .set("status", to: SQLBind(user.status.rawValue))
+        if let passwordHash { update = update.set("password_hash", to: SQLBind(passwordHash)) }
+        try await update.where("id", .equal, SQLBind(user.id)).run()
+        try await grant([BuiltInRole(user.kind).rawValue] + (admin ? [BuiltInRole.admin.rawValue] : []), to: user.id, db)
+    }
+
+    /// The account a Django user id was imported as.
+    func find(legacyID: String, _ db: any SQLDatabase) async throws -> User? {
+        try await db.select().columns(User.columns.map { SQLColumn($0) }).from("users").where("legacy_id", .equal, SQLBind(legacyID))
+            .first().map(User.init(row:))
+    }
+
+    /// What an import needs to know of the accounts already here, one row each.
+    func importIndex(_ db: any SQLDatabase) async throws -> [(
+        id: UUID, legacyID: String?, emailKey: String?, phone: String?, usernameKey: String?, passwordHash: String
+    )] {
+        try await db.select().columns("id", "legacy_id", "email_key", "phone", "username_key", "password_hash").from("users").all().map {
+            (
+                try $0.decode(column: "id", as: UUID.self), try $0.decode(column: "legacy_id", as: String?.self),
+                try $0.decode(column: "email_key", as: String?.self), try $0.decode(column: "phone", as: String?.self),
+                try $0.decode(column: "username_key", as: String?.self), try $0.decode(column: "password_hash", as: String.self)
+            )
+        }
+    }
+
     /// A user with its role codes, in one query: what `/me`, a refresh and the admin views answer with.
     func withRoles(_ id: UUID, _ db: any SQLDatabase) async throws -> UserResponse? {
         try await db.select().columns(Self.withRolesColumns).from("users").where("id", .equal, SQLBind(id)).first()

@@ -4,7 +4,7 @@ import ServiceLifecycle
 
 /// Deletes rows nothing will read again, so no table grows without bound: rate-limit windows and
 /// login-failure counts that have run out, spent or expired one-time tokens, sessions whose every
-/// token has expired, delivered mail and texts, spent SMS codes, and idempotency keys past their
+/// token has expired, delivered mail and texts, spent SMS codes, exchanged SimpleJWT tokens past their expiry, and idempotency keys past their
 /// 24 hours. Every instance prunes; the deletes are idempotent.
 struct Housekeeping: Service {
     let database: any Database
@@ -15,6 +15,7 @@ struct Housekeeping: Service {
     let outbox: Outbox
     let idempotencyKeys: IdempotencyStore
     let phoneCodes: PhoneCodes
+    let exchangedTokens: ExchangedTokens
     let accessTTL: TimeInterval
     /// Rate-limit windows older than the longest are over whatever their limit.
     let longestRateWindow: TimeInterval
@@ -59,6 +60,7 @@ struct Housekeeping: Service {
                     sentBefore: now.addingTimeInterval(-Self.grace), failedBefore: now.addingTimeInterval(-Self.failedMailKept), db),
                 "idempotency_keys": try await self.idempotencyKeys.prune(createdBefore: now.addingTimeInterval(-IdempotencyStore.lifetime), db),
                 "phone_codes": try await self.phoneCodes.prune(at: now, db),
+                "legacy_refresh_tokens": try await self.exchangedTokens.prune(at: now, db),
             ]
         }
     }

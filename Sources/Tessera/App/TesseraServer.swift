@@ -32,6 +32,7 @@ public struct TesseraServer: Sendable {
     let phoneSignIn: PhoneSignIn
     let twoFactor: TwoFactorService
     let social: SocialSignIn
+    let legacyRefresh: SimpleJWTRefresh?
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
         let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
@@ -111,7 +112,7 @@ public struct TesseraServer: Sendable {
         )
         let housekeeping = Housekeeping(
             database: database, sessions: sessionStore, tokens: recovery.tokens, limiter: limiter, lockout: accounts.lockout, outbox: mail.outbox,
-            idempotencyKeys: balances.keys, phoneCodes: phoneSignIn.codes, accessTTL: settings.tokens.accessTTL,
+            idempotencyKeys: balances.keys, phoneCodes: phoneSignIn.codes, exchangedTokens: ExchangedTokens(), accessTTL: settings.tokens.accessTTL,
             longestRateWindow: settings.longestRateWindow, readiness: readiness,
             clock: clock,
             logger: logger)
@@ -124,7 +125,10 @@ public struct TesseraServer: Sendable {
             profiles: ProfileService(
                 database: database, store: ProfileStore(dialect: database.dialect), catalog: catalog, publicURL: settings.mail.publicURL,
                 avatarMaxBytes: settings.marketplace.avatarMaxBytes, clock: clock),
-            balances: balances, secretBox: secretBox, phoneSignIn: phoneSignIn, twoFactor: twoFactor, social: social)
+            balances: balances, secretBox: secretBox, phoneSignIn: phoneSignIn, twoFactor: twoFactor, social: social,
+            legacyRefresh: settings.djangoSecretKey.map {
+                SimpleJWTRefresh(secretKey: $0, database: database, users: users, gate: gate, clock: clock)
+            })
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and
@@ -153,7 +157,7 @@ public struct TesseraServer: Sendable {
         }
         OperationsRoutes(database: database, keys: keys, catalog: routes.catalog).addRoutes(to: routes)
         accounts.addRoutes(to: routes)
-        sessions.addRoutes(to: routes)
+        sessions.addRoutes(to: routes, legacyRefresh: legacyRefresh)
         recovery.addRoutes(to: routes)
         access.addRoutes(to: routes)
         administration.addRoutes(to: routes)

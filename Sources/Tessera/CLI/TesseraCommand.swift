@@ -113,6 +113,39 @@ public struct CreateUser: AsyncParsableCommand {
     }
 }
 
+public struct ImportDjango: AsyncParsableCommand {
+    public init() {}
+    public static let configuration = CommandConfiguration(
+        commandName: "import-django",
+        abstract: "Import the users of a Django database, keeping their password hashes; run again to update (docs/MIGRATING.md).",
+        discussion: Setting.help)
+    @OptionGroup var options: SettingsOptions
+    @Option(help: "The Django database: a SQLite file path or a postgres:// URL") var from: String
+    @Option(help: "The user table (default: accounts_user, else auth_user)") var table: String?
+
+    public func run() async throws {
+        let (settings, logger) = try options.load()
+        let tessera = try await TesseraServer.make(settings: settings, logger: logger)
+        do {
+            let source = try await DjangoSource.open(from, table: table, logger: logger)
+            let report = try await tessera.database.whileRunning {
+                try await tessera.prepare()
+                return try await source.database.whileRunning {
+                    try await DjangoImport(
+                        database: tessera.database, users: tessera.accounts.users, sessions: tessera.sessions,
+                        region: settings.accounts.defaultPhoneRegion,
+                        clock: tessera.clock
+                    ).run(from: try await source.described()) { line in FileHandle.standardError.write(Data("\(line)\n".utf8)) }
+                }
+            }
+            print(report.summary)
+        } catch let error as ImportError {
+            FileHandle.standardError.write(Data("tessera: \(error)\n".utf8))
+            throw ExitCode(1)
+        }
+    }
+}
+
 public struct Keys: AsyncParsableCommand {
     public init() {}
     public static let configuration = CommandConfiguration(abstract: "Manage signing keys.", subcommands: [Rotate.self])

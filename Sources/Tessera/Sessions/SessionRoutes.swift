@@ -18,14 +18,15 @@ struct RevokedCount: ResponseEncodable {
 }
 
 extension SessionService {
-    func addRoutes(to routes: RouteTable) {
+    /// `legacyRefresh`: SimpleJWT refresh tokens from before the move, when Django's key is set.
+    func addRoutes(to routes: RouteTable, legacyRefresh: SimpleJWTRefresh?) {
         routes.open(
             APIOperation(
                 .post, "/api/v1/auth/token/refresh", "Rotate a refresh token", tag: "Tokens",
                 description:
-                    "Refresh tokens are single-use. The same token again within TESSERA_REFRESH_REUSE_GRACE returns the session's live pair; after it, the whole session ends (401 token_reused).",
-                request: "RefreshRequest", responses: [(200, "TokenGrant"), (400, "Error"), (401, "Error")]),
-            use: refreshTokens)
+                    "Refresh tokens are single-use. The same token again within TESSERA_REFRESH_REUSE_GRACE returns the session's live pair; after it, the whole session ends (401 token_reused). With TESSERA_DJANGO_SECRET_KEY set, a SimpleJWT refresh token of an imported user is taken once and answered with the pair of a new session.",
+                request: "RefreshRequest", responses: [(200, "TokenGrant"), (400, "Error"), (401, "Error"), (403, "Error")]),
+            use: { request, context in try await refreshTokens(request, context: context, legacy: legacyRefresh) })
         routes.open(
             APIOperation(
                 .post, "/api/v1/auth/token/verify", "Check an access token", tag: "Tokens",
@@ -62,9 +63,11 @@ extension SessionService {
             use: endSession)
     }
 
-    private func refreshTokens(_ request: Request, context: AppRequestContext) async throws -> some ResponseGenerator {
+    private func refreshTokens(_ request: Request, context: AppRequestContext, legacy: SimpleJWTRefresh?) async throws -> Grant {
         var request = request
-        return try await refresh(try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh, client: context.client(request))
+        let token = try await request.decodeJSON(as: RefreshRequest.self, context: context).refresh
+        if let legacy, SimpleJWTRefresh.recognizes(token) { return try await legacy.exchange(token, client: context.client(request)) }
+        return try await refresh(token, client: context.client(request))
     }
 
     private func verifyAccessToken(_ request: Request, context: AppRequestContext) async throws -> some ResponseGenerator {

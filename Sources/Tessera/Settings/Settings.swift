@@ -29,6 +29,8 @@ public struct Settings: Sendable {
     public var mail: MailSettings
     public var marketplace: MarketplaceSettings
     public var signIn: SignInSettings
+    /// Django's `SECRET_KEY`, while SimpleJWT refresh tokens from before the move are honoured.
+    public var djangoSecretKey: String?
 
     /// Every setting, once: its name (without `TESSERA_`; the flag is the same in kebab case), its
     /// default and what it means. The flags, `--help` and the README's table come from here (a test
@@ -92,6 +94,10 @@ public struct Settings: Sendable {
         Setting("VK_CLIENT_SECRET", "", "VK ID app secret (\"protected key\")"),
         Setting("VK_TOKEN_URL", "https://id.vk.com/oauth2/auth", "VK ID code exchange endpoint"),
         Setting("VK_USERINFO_URL", "https://id.vk.com/oauth2/user_info", "VK ID user-info endpoint"),
+        Setting(
+            "DJANGO_SECRET_KEY", "",
+            "the Django project's `SECRET_KEY`: the refresh call then also takes a SimpleJWT refresh token of an imported user, once (docs/MIGRATING.md)"
+        ),
     ]
 
     /// The default of each setting, by name.
@@ -207,6 +213,7 @@ public struct Settings: Sendable {
             : VKSettings(
                 clientID: vkClientID, clientSecret: vkClientSecret, tokenURL: try httpURL("VK_TOKEN_URL") ?? "",
                 userInfoURL: try httpURL("VK_USERINFO_URL") ?? "")
+        let djangoKey = try reader.read("DJANGO_SECRET_KEY", expected: "Django's SECRET_KEY") { $0 }
         database = DatabaseSettings(url: databaseURL, timeout: databaseTimeout)
         server = ServerSettings(
             host: host, port: port, corsOrigins: corsOrigins, trustedProxies: trustedProxies, throttle: throttle, logFormat: logFormat,
@@ -221,6 +228,7 @@ public struct Settings: Sendable {
         abuse = AbuseSettings(rateLimits: rateLimits, lockout: lockout)
         mail = MailSettings(publicURL: publicURL, smtpURL: smtpURL, mailFrom: mailFrom)
         marketplace = MarketplaceSettings(avatarMaxBytes: avatarMaxBytes)
+        djangoSecretKey = djangoKey.isEmpty ? nil : djangoKey
         signIn = SignInSettings(smsURL: smsURL, smsToken: smsToken.isEmpty ? nil : smsToken, smsRateLimit: smsRateLimit, oidc: providers, vk: vk)
     }
 
@@ -326,7 +334,7 @@ private struct SettingsReader {
         let raw = values[name] ?? Settings.defaults[name] ?? ""
         guard let value = parse(raw.trimmingCharacters(in: .whitespaces)) else {
             // Secrets are never echoed; a URL's password is masked.
-            let shown = name == "JWT_SECRET" ? "" : ", got '\(maskingPassword(raw))'"
+            let shown = ["JWT_SECRET", "DJANGO_SECRET_KEY"].contains(name) ? "" : ", got '\(maskingPassword(raw))'"
             throw SettingsError(name: name, message: "must be \(expected)\(shown)")
         }
         return value
@@ -340,7 +348,7 @@ private struct SettingsReader {
 }
 
 /// `postgres://user:secret@host` → `postgres://user:***@host`.
-private func maskingPassword(_ text: String) -> String {
+func maskingPassword(_ text: String) -> String {
     guard let scheme = text.range(of: "://"), let at = text[scheme.upperBound...].lastIndex(of: "@"),
         let colon = text[scheme.upperBound..<at].firstIndex(of: ":")
     else { return text }

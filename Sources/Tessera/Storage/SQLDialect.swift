@@ -61,6 +61,18 @@ public enum SQLDialect: String, Sendable {
     /// Several instances may start at once on one PostgreSQL: an advisory lock held to the end of
     /// the migrating transaction makes one migrate while the others wait, then find nothing left
     /// to do. SQLite's `BEGIN IMMEDIATE` already serialises them.
+    /// The column names of `table` (none when there is no such table); `table` is a checked name.
+    func columns(of table: String, _ db: any SQLDatabase) async throws -> [String] {
+        switch self {
+        case .sqlite:
+            try await db.raw("SELECT name FROM pragma_table_info(\(bind: table))").all(decodingColumn: "name", as: String.self)
+        case .postgres:
+            try await db.raw(
+                "SELECT column_name AS name FROM information_schema.columns WHERE table_name = \(bind: table) AND table_schema = current_schema()"
+            ).all(decodingColumn: "name", as: String.self)
+        }
+    }
+
     func lockMigrations(_ db: any SQLDatabase) async throws {
         if self == .postgres { try await db.raw("SELECT pg_advisory_xact_lock(7262773)").run() }
     }

@@ -45,6 +45,15 @@ final class SQLiteStore: Database {
         }
     }
 
+    /// Another program's database (Django's, for an import), read only and left as it is: its
+    /// journal mode is not changed.
+    static func openForReading(path: String, logger: Logger) async throws -> SQLiteStore {
+        let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
+        try await connection.sql().raw("PRAGMA busy_timeout=\(unsafeRaw: String(Int(busyTimeout * 1000)))").run()
+        try await connection.sql().raw("PRAGMA query_only=ON").run()
+        return SQLiteStore(writer: connection, reader: nil)
+    }
+
     private static func configure(_ connection: SQLiteConnection, wal: Bool, busyTimeout: TimeInterval) async throws {
         let db = connection.sql()
         // First, so that switching to WAL waits for another process's writer instead of failing.

@@ -62,5 +62,7 @@ public struct Migrator: Sendable {
 extension Migration {
     /// Every migration, in order. Each is history: once released it never changes (a test holds
     /// its rendered SQL to a fingerprint); new tables, columns and built-in rows come in new ones.
-    static let all: [Migration] = [accountsAndSessions, accessAndLifecycle, revokedSessions, housekeeping, marketplace, balances, signInMethods]
+    static let all: [Migration] = [
+        accountsAndSessions, accessAndLifecycle, revokedSessions, housekeeping, marketplace, balances, signInMethods, movingFromDjango,
+    ]
 }
