@@ -6,26 +6,26 @@ public struct User: Codable, Sendable, Equatable {
     public let email: String?
     public let phone: String?
     public let username: String?
-    public let first_name: String
-    public let last_name: String
-    public let middle_name: String
+    public let firstName: String
+    public let lastName: String
+    public let middleName: String
     public let role: String
     public let roles: [String]
     public let status: String
-    public let email_verified: Bool
-    public let phone_verified: Bool
-    public let date_joined: String
-    public let last_login: String?
+    public let emailVerified: Bool
+    public let phoneVerified: Bool
+    public let dateJoined: String
+    public let lastLogin: String?
 }
 
 /// One of the caller's live sessions.
 public struct Session: Codable, Sendable, Equatable {
     public let id: String
-    public let created_at: String
-    public let last_used_at: String
-    public let expires_at: String
-    public let ip_address: String
-    public let user_agent: String
+    public let createdAt: String
+    public let lastUsedAt: String
+    public let expiresAt: String
+    public let ipAddress: String
+    public let userAgent: String
     public let current: Bool
 }
 
@@ -57,7 +57,7 @@ struct ErrorBody: Decodable {
     let detail: String
     let code: String
     let fields: [String: [String]]?
-    let mfa_token: String?
+    let mfaToken: String?
 }
 
 struct Grant: Decodable {

@@ -14,6 +14,12 @@ public final class TesseraClient: Sendable {
     private let http: HTTPClient
     private let refresher = Refresher()
     static let timeout = TimeAmount.seconds(30)
+    /// Tessera writes `first_name`; Swift reads `firstName`.
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return decoder
+    }()
 
     /// `baseURL` without a trailing slash, e.g. `https://auth.example.com`.
     public init(baseURL: String, store: any TokenStore = InMemoryTokenStore(), httpClient: HTTPClient = .shared) {
@@ -69,10 +75,10 @@ public final class TesseraClient: Sendable {
     /// Ends this session at the server and forgets the tokens (also when the session had already ended).
     public func signOut() async throws {
         guard let tokens = await store.load() else { return }
-        // Forgotten first: the app is signed out even if the server cannot be told.
+        // Forgotten first: the app is signed out even if the server cannot be told. The refresh
+        // token names the session even after the access token has expired.
         await store.save(nil)
-        let answer = try await send(.POST, "/api/v1/auth/logout", nil, access: tokens.access)
-        if answer.status != 401 { try check(answer) }
+        try check(try await send(.POST, "/api/v1/auth/token/revoke", ["refresh": tokens.refresh]))
     }
 
     // MARK: The signed-in user
@@ -97,7 +103,7 @@ public final class TesseraClient: Sendable {
     /// Refreshes now (calls do it by themselves when the access token has expired).
     public func refresh() async throws {
         guard let tokens = await store.load() else { throw TesseraError.signedOut }
-        _ = try await refresher.refreshed(after: tokens.access) { try await self.exchange(after: tokens.access) }
+        _ = try await refresher.refreshed { try await self.exchange(after: tokens.access) }
     }
 
     // MARK: Underneath
@@ -113,9 +119,9 @@ public final class TesseraClient: Sendable {
         guard let tokens = await store.load() else { throw TesseraError.signedOut }
         let answer = try await send(method, path, body, access: tokens.access)
         // An expired token, or one of a session that ended: a refresh tells which (and signs out if refused).
-        let code = answer.status == 401 ? (try? JSONDecoder().decode(ErrorBody.self, from: answer.body))?.code : nil
+        let code = answer.status == 401 ? (try? Self.decoder.decode(ErrorBody.self, from: answer.body))?.code : nil
         guard code == "token_expired" || code == "token_not_valid" else { return answer }
-        let fresh = try await refresher.refreshed(after: tokens.access) { try await self.exchange(after: tokens.access) }
+        let fresh = try await refresher.refreshed { try await self.exchange(after: tokens.access) }
         return try await send(method, path, body, access: fresh.access)
     }
 
@@ -125,19 +131,22 @@ public final class TesseraClient: Sendable {
         guard let tokens = await store.load() else { throw TesseraError.signedOut }
         if tokens.access != stale { return tokens }
         let answer = try await send(.POST, "/api/v1/auth/token/refresh", ["refresh": tokens.refresh])
+        // A sign-out or another sign-in while the refresh was out wins over its answer.
+        let unchanged = await store.load() == tokens
         guard answer.status != 401 && answer.status != 403 else {
-            await store.save(nil)
+            if unchanged { await store.save(nil) }
             throw TesseraError.signedOut
         }
         let grant: Grant = try decode(answer)
         let fresh = Tokens(access: grant.access, refresh: grant.refresh)
+        guard unchanged else { throw TesseraError.signedOut }
         await store.save(fresh)
         return fresh
     }
 
     private func grant(_ answer: Answer) async throws -> SignInResult {
-        if answer.status == 401, let error = try? JSONDecoder().decode(ErrorBody.self, from: answer.body), error.code == "mfa_required",
-            let token = error.mfa_token
+        if answer.status == 401, let error = try? Self.decoder.decode(ErrorBody.self, from: answer.body), error.code == "mfa_required",
+            let token = error.mfaToken
         {
             return .mfaRequired(mfaToken: token)
         }
@@ -166,12 +175,12 @@ public final class TesseraClient: Sendable {
 
     private func decode<T: Decodable>(_ answer: Answer) throws -> T {
         try check(answer)
-        guard let value = try? JSONDecoder().decode(T.self, from: answer.body) else { throw TesseraError.unexpectedAnswer(status: answer.status) }
+        guard let value = try? Self.decoder.decode(T.self, from: answer.body) else { throw TesseraError.unexpectedAnswer(status: answer.status) }
         return value
     }
 
     private static func error(_ answer: Answer) -> TesseraError {
-        guard let body = try? JSONDecoder().decode(ErrorBody.self, from: answer.body) else { return .unexpectedAnswer(status: answer.status) }
+        guard let body = try? Self.decoder.decode(ErrorBody.self, from: answer.body) else { return .unexpectedAnswer(status: answer.status) }
         return .api(status: answer.status, code: body.code, detail: body.detail, fields: body.fields ?? [:])
     }
 }
@@ -183,7 +192,7 @@ public final class TesseraClient: Sendable {
 actor Refresher {
     private var running: Task<Tokens, any Error>?
 
-    func refreshed(after stale: String, _ exchange: @escaping @Sendable () async throws -> Tokens) async throws -> Tokens {
+    func refreshed(_ exchange: @escaping @Sendable () async throws -> Tokens) async throws -> Tokens {
         if let running { return try await running.value }
         let task = Task { try await exchange() }
         running = task

@@ -175,6 +175,24 @@ struct HTTPKernelTests {
             #expect((jwks["keys"] as? [Any])?.count == 1)
         }
     }
+
+    @Test("every answer, errors included, says nosniff and no-referrer; pages may not be framed", arguments: TestDatabase.once)
+    func securityHeaders(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            let answers = [
+                try await client.call(.get, "/health"), try await client.call(.get, "/docs"), try await client.call(.get, "/api/v1/me"),
+                try await client.call(.get, "/api/v1/nowhere"), try await client.call(.post, "/api/v1/auth/token", json: "{"),
+                try await client.register(["email": "headers@example.com", "password": goodPassword]),
+            ]
+            for answer in answers {
+                #expect(answer.headers[.xContentTypeOptions] == "nosniff", "\(answer.status) \(answer.text.prefix(80))")
+                #expect(answer.headers[SecurityHeadersMiddleware<AppRequestContext>.referrerPolicy] == "no-referrer", "\(answer.status)")
+            }
+            #expect(answers[1].headers[.contentSecurityPolicy]?.contains("frame-ancestors 'none'") == true)
+            #expect(answers[0].headers[.contentSecurityPolicy] == nil, "JSON needs no page policy")
+        }
+    }
 }
 
 // MARK: - Helpers

@@ -18,7 +18,7 @@ struct MigrationHistoryTests {
         5: "a6097ecfe255c02955165e5683eef12958dde37ed7336ec8279b40e12510ef16",
         6: "d6bee116c850ba889bd1ede457d9121d1d93c592bd6f81d016a0cfb4b8eb5ec9",
         7: "c36a188a7337811df51ba7a01354cc1e09060b34d458021b2c30348033ca3716",
-        8: "ee991c13636f4e88f1a85ed6b4b800117917a4022406cad727c4a12a614f3845",
+        8: "4b91ae00043a285c5eb275a01ab319d6ac00e1b5784af00ba536c23de87fb1f5",
     ]
 
     static func fingerprint(_ migration: Migration) -> String {

@@ -27,7 +27,7 @@ struct TesseraClientTests {
             let base = "http://127.0.0.1:\(try #require(client.port))/"
             let phone = TesseraClient(baseURL: base)
             let registered = try await phone.register(email: "app@example.com", password: goodPassword, firstName: "Ann")
-            #expect(registered.email == "app@example.com" && registered.first_name == "Ann" && registered.roles == ["client"])
+            #expect(registered.email == "app@example.com" && registered.firstName == "Ann" && registered.roles == ["client"])
             #expect(try await phone.me().id == registered.id)
 
             let laptop = TesseraClient(baseURL: base)
@@ -49,7 +49,7 @@ struct TesseraClientTests {
             ) {
                 try await TesseraClient(baseURL: base).signIn(login: "app@example.com", password: "wrong-password-1")
             }
-            #expect(try await laptop.updateMe(["last_name": "Lee"]).last_name == "Lee")
+            #expect(try await laptop.updateMe(["last_name": "Lee"]).lastName == "Lee")
             try await laptop.signOut()
             #expect(await laptop.store.load() == nil)
             await #expect(throws: TesseraError.signedOut) { try await laptop.me() }

@@ -71,21 +71,42 @@ struct UserStore: Sendable {
 
     /// An imported account brought up to date with Django on a later run: identifiers, names,
     /// kind and status, and the password hash when given (Tessera has not replaced it yet).
-    func updateImported(_ user: User, passwordHash: String?, admin: Bool, _ db: any SQLDatabase) async throws {
+    /// A row Django has not changed is not written (nor announced); says whether it changed.
+    @discardableResult
+    func updateImported(_ user: User, passwordHash: String?, admin: Bool, _ db: any SQLDatabase) async throws -> Bool {
+        var fields: [(String, any Encodable & Sendable)] = [
+            ("email", user.email), ("email_key", user.email?.lowercased()), ("phone", user.phone), ("username", user.username),
+            ("username_key", user.username?.lowercased()), ("first_name", user.firstName), ("last_name", user.lastName),
+            ("middle_name", user.middleName), ("kind", user.kind.rawValue), ("status", user.status.rawValue),
+        ]
+        if let passwordHash { fields.append(("password_hash", passwordHash)) }
         // A changed address is not proved (the old one may have been); the same address stays as it was.
         let sameAddress = SQLFunction(
             "COALESCE", args: SQLBinaryExpression(SQLColumn("email_key"), .equal, SQLBind(user.email?.lowercased())), SQLLiteral.boolean(false))
-        var update = db.update("users")
-            .set("email_verified", to: SQLBinaryExpression(SQLColumn("email_verified"), .and, sameAddress))
-            .set("email", to: SQLBind(user.email)).set("email_key", to: SQLBind(user.email?.lowercased()))
-            .set("phone", to: SQLBind(user.phone))
-            .set("username", to: SQLBind(user.username)).set("username_key", to: SQLBind(user.username?.lowercased()))
-            .set("first_name", to: SQLBind(user.firstName)).set("last_name", to: SQLBind(user.lastName))
-            .set("middle_name", to: SQLBind(user.middleName)).set("kind", to: SQLBind(user.kind.rawValue))
-            .set("status", to: SQLBind(user.status.rawValue))
-        if let passwordHash { update = update.set("password_hash", to: SQLBind(passwordHash)) }
-        try await update.where("id", .equal, SQLBind(user.id)).run()
-        try await grant([BuiltInRole(user.kind).rawValue] + (admin ? [BuiltInRole.admin.rawValue] : []), to: user.id, db)
+        var update = db.update("users").set("email_verified", to: SQLBinaryExpression(SQLColumn("email_verified"), .and, sameAddress))
+        for (column, value) in fields { update = update.set(SQLColumn(column), to: SQLBind(value)) }
+        let differs = SQLGroupExpression(
+            fields.map { column, value in
+                SQLBinaryExpression(left: SQLColumn(column), op: SQLRaw("IS DISTINCT FROM"), right: SQLBind(value)) as any SQLExpression
+            }
+            .reduce(SQLLiteral.boolean(false) as any SQLExpression) { SQLBinaryExpression($0, .or, $1) })
+        let changed = try await update.where("id", .equal, SQLBind(user.id)).where(differs).returning("id").all().count == 1
+        if changed || admin {
+            try await grant([BuiltInRole(user.kind).rawValue] + (admin ? [BuiltInRole.admin.rawValue] : []), to: user.id, db)
+        }
+        return changed
+    }
+
+    /// The account's SimpleJWT tokens from before the move stop counting (with its sessions).
+    func voidLegacyTokens(of id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
+        try await db.update("users").set("legacy_tokens_void_at", to: SQLBind(now)).where("id", .equal, SQLBind(id))
+            .where("legacy_id", .isNot, SQLLiteral.null).run()
+    }
+
+    /// When the account's SimpleJWT tokens stopped counting, if they have.
+    func legacyTokensVoidAt(_ id: UUID, _ db: any SQLDatabase) async throws -> Date? {
+        try await db.select().column("legacy_tokens_void_at").from("users").where("id", .equal, SQLBind(id))
+            .first(decodingColumn: "legacy_tokens_void_at", as: Date?.self) ?? nil
     }
 
     /// The account a Django user id was imported as.

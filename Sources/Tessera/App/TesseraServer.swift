@@ -149,6 +149,7 @@ public struct TesseraServer: Sendable {
         if !settings.server.corsOrigins.isEmpty {
             router.add(middleware: OriginCORSMiddleware(origins: settings.server.corsOrigins))
         }
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: NoStoreMiddleware())
         router.add(middleware: ErrorMiddleware(catalog: routes.catalog))
         router.add(middleware: ClientAddressMiddleware(trusted: settings.server.trustedProxies))

@@ -161,9 +161,9 @@ struct DjangoImport: Sendable {
         switch plan {
         case .create(let user, let legacyID, let admin): try await users.insertImported([(user, legacyID, admin)], db)
         case .update(let user, let passwordHash, let admin):
-            try await users.updateImported(user, passwordHash: passwordHash, admin: admin, db)
+            let changed = try await users.updateImported(user, passwordHash: passwordHash, admin: admin, db)
             // Disabled in Django: out at once, as a disable in Tessera is.
-            if user.status == .disabled { _ = try await sessions.endAll(of: user.id, at: clock.now(), db) }
+            if changed && user.status == .disabled { _ = try await sessions.endAll(of: user.id, at: clock.now(), db) }
         }
     }
 }
@@ -175,12 +175,5 @@ extension DjangoImport.Plan {
 
     fileprivate func count(in report: inout DjangoImport.Report) {
         if case .create = self { report.created += 1 } else { report.updated += 1 }
-    }
-}
-
-extension Array {
-    /// Consecutive slices of at most `size` elements.
-    func chunked(by size: Int) -> [ArraySlice<Element>] {
-        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
     }
 }

@@ -138,13 +138,11 @@ struct DjangoUser: Sendable {
     static func parseTime(_ text: String) -> Date? {
         var trimmed = text.replacingOccurrences(of: " ", with: "T")
         if !(trimmed.hasSuffix("Z") || trimmed.dropFirst(19).contains("+") || trimmed.dropFirst(19).contains("-")) { trimmed += "Z" }
-        for options: ISO8601DateFormatter.Options in [[.withInternetDateTime, .withFractionalSeconds], [.withInternetDateTime]] {
-            let formatter = ISO8601DateFormatter()
-            formatter.formatOptions = options
-            if let date = formatter.date(from: trimmed) { return date }
-        }
-        return nil
+        return timeFormats.lazy.compactMap { try? $0.parse(trimmed) }.first
     }
+
+    /// With and without the fraction (Django writes microseconds when there are any).
+    private static let timeFormats = [Date.ISO8601FormatStyle(includingFractionalSeconds: true), Date.ISO8601FormatStyle()]
 }
 
 /// A reason the import cannot start, printed as one line.

@@ -30,11 +30,12 @@ struct SimpleJWTRefresh: Sendable {
     private struct Claims: Decodable {
         let token_type: String?
         let exp: Double?
+        let iat: Double?
         let jti: String?
         let user_id: LegacyID?
     }
 
-    /// Django ids are numbers; a custom user model may use strings (a UUID).
+    /// SimpleJWT 5 writes the user id as a string, earlier versions as a number.
     private struct LegacyID: Decodable {
         let value: String
 
@@ -57,23 +58,32 @@ struct SimpleJWTRefresh: Sendable {
         else { throw refused }
         let now = clock.now()
         guard exp > now.timeIntervalSince1970 else { throw APIError.tokenExpired }
-        let user: User
+        let issued = Date(timeIntervalSince1970: claims.iat ?? 0)
+        let user = try await database.read { db -> User? in
+            guard let user = try await self.users.find(legacyID: legacyID, db), try await !self.exchanged.isSpent(jti, db) else { return nil }
+            // A password change, a reset, revoke-all or a disable since the token was issued ended it.
+            if let void = try await self.users.legacyTokensVoidAt(user.id, db), issued <= void { return nil }
+            return user
+        }
+        guard let user else { throw refused }
         do {
-            user = try await database.transaction { db -> User in
-                guard let user = try await self.users.find(legacyID: legacyID, db) else { throw refused }
+            // Spent in the transaction that opens the session: a failure leaves it unspent, and of
+            // two exchanges at once the primary key lets one through.
+            return try await gate.admit(user, method: "simplejwt", client: client) { db in
                 try await self.exchanged.record(jti, of: user.id, at: now, expires: Date(timeIntervalSince1970: exp), db)
-                return user
             }
         } catch is UniqueViolation {
-            // The primary key refuses a second exchange, even two at the same moment.
-            throw APIError.tokenNotValid("This refresh token has already been exchanged for a Tessera session.")
+            throw refused
         }
-        return try await gate.admit(user, method: "simplejwt", client: client)
     }
 }
 
-/// The `jti`s of SimpleJWT refresh tokens already exchanged.
+/// The `jti`s of SimpleJWT refresh tokens already exchanged, or blacklisted by Django.
 struct ExchangedTokens: Sendable {
+    func isSpent(_ jti: String, _ db: any SQLDatabase) async throws -> Bool {
+        try await db.select().column("jti").from("legacy_refresh_tokens").where("jti", .equal, SQLBind(jti)).first() != nil
+    }
+
     func record(_ jti: String, of userID: UUID, at now: Date, expires: Date, _ db: any SQLDatabase) async throws {
         try await db.insert(into: "legacy_refresh_tokens").columns("jti", "user_id", "used_at", "expires_at")
             .values(SQLBind(jti), SQLBind(userID), SQLBind(now), SQLBind(expires)).run()

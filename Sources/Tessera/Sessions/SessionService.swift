@@ -139,14 +139,16 @@ public struct SessionService: Sendable {
 
     /// Ends every live session of a user but `keeping`, inside the caller's transaction (a password
     /// change, a reset, a disabled account); returns how many ended.
+    /// SimpleJWT tokens from before the move end with them: they are sessions too.
     func endAll(of userID: UUID, keeping: UUID? = nil, at now: Date, _ db: any SQLDatabase) async throws -> Int {
-        try await store.revokeAll(userID: userID, keeping: keeping, at: now, db)
+        try await users.voidLegacyTokens(of: userID, at: now, db)
+        return try await store.revokeAll(userID: userID, keeping: keeping, at: now, db)
     }
 
     func revokeAll(of userID: UUID, keeping: UUID?, client: ClientInfo) async throws -> Int {
         let now = clock.now()
         return try await database.transaction { db in
-            let count = try await self.store.revokeAll(userID: userID, keeping: keeping, at: now, db)
+            let count = try await self.endAll(of: userID, keeping: keeping, at: now, db)
             try await self.audit.record(
                 AuditEvent("sessions.revoked_all", user: userID, actor: userID, client: client, detail: ["count": String(count)]), db)
             return count

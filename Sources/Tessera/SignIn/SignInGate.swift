@@ -17,9 +17,11 @@ struct SignInGate: Sendable {
 
     /// `user` has proved who they are by `method`. `created` says the sign-in made the account;
     /// `newHash` replaces a password hash in the same transaction; `secondFactor` says a
-    /// two-factor code has already been checked.
+    /// two-factor code has already been checked; `spending` uses up what the proof was, in the
+    /// transaction that opens the session (so it is spent exactly when a session exists).
     func admit(
-        _ user: User, method: String, client: ClientInfo, created: Bool = false, newHash: String? = nil, secondFactor: Bool = false
+        _ user: User, method: String, client: ClientInfo, created: Bool = false, newHash: String? = nil, secondFactor: Bool = false,
+        spending: (@Sendable (any SQLDatabase) async throws -> Void)? = nil
     ) async throws -> SessionService.Grant {
         switch user.status {
         case .active: break
@@ -46,6 +48,7 @@ struct SignInGate: Sendable {
             try await self.users.recordLogin(user.id, at: now, db)
             guard let current = try await self.users.withRoles(user.id, db), current.user.status == .active else { throw APIError.accountDisabled }
             if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
+            try await spending?(db)
             var detail = ["method": method]
             if newHash != nil { detail["rehashed"] = "true" }
             if created { detail["created"] = "true" }

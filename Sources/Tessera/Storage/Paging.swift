@@ -23,3 +23,10 @@ extension SQLDatabase {
         return (total, try await query.limit(request.size).offset(request.offset).all().map(decode))
     }
 }
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    func chunked(by size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

@@ -58,9 +58,6 @@ public enum SQLDialect: String, Sendable {
         ]
     }
 
-    /// Several instances may start at once on one PostgreSQL: an advisory lock held to the end of
-    /// the migrating transaction makes one migrate while the others wait, then find nothing left
-    /// to do. SQLite's `BEGIN IMMEDIATE` already serialises them.
     /// The column names of `table` (none when there is no such table); `table` is a checked name.
     func columns(of table: String, _ db: any SQLDatabase) async throws -> [String] {
         switch self {
@@ -73,6 +70,9 @@ public enum SQLDialect: String, Sendable {
         }
     }
 
+    /// Several instances may start at once on one PostgreSQL: an advisory lock held to the end of
+    /// the migrating transaction makes one migrate while the others wait, then find nothing left
+    /// to do. SQLite's `BEGIN IMMEDIATE` already serialises them.
     func lockMigrations(_ db: any SQLDatabase) async throws {
         if self == .postgres { try await db.raw("SELECT pg_advisory_xact_lock(7262773)").run() }
     }
