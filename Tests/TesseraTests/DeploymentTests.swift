@@ -97,7 +97,8 @@ struct DeploymentTests {
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(string: body))
             }
-            return try await http.execute(request, timeout: .seconds(10))
+            // A minute: the suite loads two cores, and a sign-up hashes a password.
+            return try await http.execute(request, timeout: .seconds(60))
         }
         // nginx starts in the background: wait until it answers.
         var health: HTTPClientResponse?
