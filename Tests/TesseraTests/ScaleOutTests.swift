@@ -111,6 +111,8 @@ struct ScaleOutTests {
                 for app in apps { group.addTask { for _ in 0..<3 { try await app.tessera.outbox.deliverDue() } } }
                 try await group.waitForAll()
             }
+            // The instances' own workers deliver too: wait for every text, then check none came twice.
+            for app in apps { try await SignInTests.deliver(app) }
             let delivered = try await peers.texts().map(\.to)
             #expect(delivered.count == phones.count && Set(delivered) == Set(phones), "\(delivered.sorted())")
         }
