@@ -49,7 +49,7 @@ final class SQLiteStore: Database {
     /// journal mode is not changed.
     static func openForReading(path: String, logger: Logger) async throws -> SQLiteStore {
         let connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
-        try await connection.sql().raw("PRAGMA busy_timeout=\(unsafeRaw: String(Int(busyTimeout * 1000)))").run()
+        try await configure(connection, wal: false, busyTimeout: busyTimeout)
         try await connection.sql().raw("PRAGMA query_only=ON").run()
         return SQLiteStore(writer: connection, reader: nil)
     }
