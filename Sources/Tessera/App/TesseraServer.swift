@@ -157,6 +157,7 @@ public struct TesseraServer: Sendable {
             router.add(middleware: ThrottleMiddleware(limiter: limiter, limit: throttle))
         }
         OperationsRoutes(database: database, keys: keys, catalog: routes.catalog).addRoutes(to: routes)
+        ConsoleRoutes().addRoutes(to: routes)
         accounts.addRoutes(to: routes)
         sessions.addRoutes(to: routes, legacyRefresh: legacyRefresh)
         recovery.addRoutes(to: routes)

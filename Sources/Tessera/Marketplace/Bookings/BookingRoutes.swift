@@ -21,17 +21,26 @@ extension BookingService {
                 request: "BookingRequest", responses: [(201, "Booking"), (400, "Error"), (401, "Error"), (403, "Error"), (409, "Error")]
             ).requiring("bookings"),
             use: createBooking)
+        let filters: [APIOperation.Parameter] = [
+            .query("status", ["type": "string", "enum": ["pending", "confirmed", "cancelled"]], "Only this status"),
+            .query("from", ["type": "string", "format": "date-time"], "Starting at or after (RFC 3339)"),
+            .query("to", ["type": "string", "format": "date-time"], "Starting before (RFC 3339)"),
+        ]
         routes.signedIn(
             APIOperation(
                 .get, "/api/v1/bookings", "The caller's bookings, as client or specialist", tag: "Bookings",
-                parameters: APIOperation.Parameter.page + [
-                    .query("status", ["type": "string", "enum": ["pending", "confirmed", "cancelled"]], "Only this status"),
-                    .query("from", ["type": "string", "format": "date-time"], "Starting at or after (RFC 3339)"),
-                    .query("to", ["type": "string", "format": "date-time"], "Starting before (RFC 3339)"),
-                ],
+                parameters: APIOperation.Parameter.page + filters,
                 responses: [(200, "BookingPage"), (400, "Error"), (401, "Error"), (403, "Error")]
             ).requiring("bookings"),
             use: listBookings)
+        routes.signedIn(
+            APIOperation(
+                .get, "/api/v1/users/{id}/bookings", "A user's bookings, as client or specialist", tag: "Bookings",
+                description: "For those who may read users (the admin console's user page).",
+                parameters: [.id] + APIOperation.Parameter.page + filters,
+                responses: [(200, "BookingPage"), (400, "Error"), (401, "Error"), (403, "Error"), (404, "Error")]
+            ).requiring("users"),
+            use: listUsersBookings)
         routes.signedIn(
             APIOperation(
                 .get, "/api/v1/bookings/{id}", "One of the caller's bookings", tag: "Bookings", parameters: [.id],
@@ -63,6 +72,14 @@ extension BookingService {
     }
 
     private func listBookings(_ request: Request, context: SignedInContext) async throws -> some ResponseGenerator {
+        try await bookingsPage(of: context.identity.userID, request)
+    }
+
+    private func listUsersBookings(_ request: Request, context: SignedInContext) async throws -> some ResponseGenerator {
+        try await bookingsPage(of: try context.pathID(), request)
+    }
+
+    private func bookingsPage(of userID: UUID, _ request: Request) async throws -> Page<BookingResponse> {
         let page = try PageRequest(request)
         let query = try request.decodeQuery(as: BookingFilter.self)
         var errors = FieldErrors()
@@ -76,7 +93,7 @@ extension BookingService {
             if field == "from" { filter.from = instant } else { filter.to = instant }
         }
         try errors.throwIfAny()
-        let (total, bookings) = try await list(for: context.identity, filter, page: page)
+        let (total, bookings) = try await list(of: userID, filter, page: page)
         return try Page(bookings.map(BookingResponse.init), count: total, page: page, request: request)
     }
 

@@ -55,8 +55,10 @@ struct BookingService: Sendable {
         return booking
     }
 
-    func list(for caller: Identity, _ filter: BookingStore.Filter, page: PageRequest) async throws -> (Int, [Booking]) {
-        try await database.read { db in try await self.store.list(party: caller.userID, filter, page: page, db) }
+    /// The bookings `userID` is a party to, as client or specialist.
+    func list(of userID: UUID, _ filter: BookingStore.Filter, page: PageRequest) async throws -> (Int, [Booking]) {
+        guard try await users.current(userID, in: database) != nil else { throw APIError.notFound }
+        return try await database.read { db in try await self.store.list(party: userID, filter, page: page, db) }
     }
 
     /// A booking of the caller's; anyone else's is not found.
