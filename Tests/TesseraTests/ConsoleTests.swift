@@ -71,7 +71,9 @@ struct ConsoleTests {
             #expect(try await client.call(.get, "/api/v1/me", token: carl.access).status == .unauthorized)
             let users = try await client.call(.get, "/api/v1/users?page_size=100", token: admin)
             let status = Dictionary(
-                uniqueKeysWithValues: (users["results"] as? [[String: Any]] ?? []).map { ($0["email"] as? String ?? "", $0["status"] as? String ?? "") })
+                uniqueKeysWithValues: (users["results"] as? [[String: Any]] ?? []).map {
+                    ($0["email"] as? String ?? "", $0["status"] as? String ?? "")
+                })
             #expect(status["dana@example.com"] == "active")
             #expect(status["eve@example.com"] == "rejected")
             let rejected = try await client.call(.get, "/api/v1/audit?event=registration.rejected", token: admin)
@@ -87,14 +89,16 @@ struct ConsoleTests {
     /// A specialist with a service and working hours every day, and a client (Carl) who booked it.
     static func market(_ app: TestApp, _ client: any TestClientProtocol) async throws -> (carl: RBACMember, service: String) {
         _ = try await app.tessera.accounts.createUser(
-            RegisterRequest(email: "anna@example.com", password: goodPassword, first_name: "Anna", last_name: "Petrova", role: "specialist"), roles: [])
+            RegisterRequest(email: "anna@example.com", password: goodPassword, first_name: "Anna", last_name: "Petrova", role: "specialist"),
+            roles: [])
         let anna = try #require(try await client.login("anna@example.com", goodPassword).string("access"))
         let profile = try await client.call(
             .patch, "/api/v1/me/profile", json: ["full_name": "Anna Petrova", "city": "Moscow", "experience_years": 7, "bio": "Sports massage"],
             token: anna)
         #expect(profile.status == .ok, "\(profile.text)")
         let week = (1...7).map { ["weekday": $0, "start": "08:00", "end": "20:00"] as [String: Any] }
-        #expect(try await client.call(.put, "/api/v1/me/schedule", json: ["timezone": "UTC", "weekly": week, "days_off": []], token: anna).status == .ok)
+        #expect(
+            try await client.call(.put, "/api/v1/me/schedule", json: ["timezone": "UTC", "weekly": week, "days_off": []], token: anna).status == .ok)
         let name = "Deep tissue massage"
         let created = try await client.call(.post, "/api/v1/services", json: ["name": name, "price": "2500", "duration_minutes": 60], token: anna)
         let serviceID = try #require(created.string("id"), "\(created.text)")
@@ -111,7 +115,8 @@ struct ConsoleTests {
     /// Runs the browser walk and returns its report. `TESSERA_CONSOLE_SCREENSHOTS` keeps the
     /// screenshots there (how docs/console/ was made).
     static func browse(_ arguments: [String]) async throws -> [String: Any] {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("console_browser.py")
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
+            "console_browser.py")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var arguments = ["python3", script.path] + arguments

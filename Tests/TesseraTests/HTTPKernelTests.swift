@@ -188,6 +188,8 @@ struct HTTPKernelTests {
             for answer in answers {
                 #expect(answer.headers[.xContentTypeOptions] == "nosniff", "\(answer.status) \(answer.text.prefix(80))")
                 #expect(answer.headers[SecurityHeadersMiddleware<AppRequestContext>.referrerPolicy] == "no-referrer", "\(answer.status)")
+                // Plain HTTP is for a proxy's TLS end to wrap; HSTS is that end's to say.
+                #expect(answer.headers[SecurityHeadersMiddleware<AppRequestContext>.strictTransportSecurity] == nil)
             }
             #expect(answers[1].headers[.contentSecurityPolicy]?.contains("frame-ancestors 'none'") == true)
             #expect(answers[0].headers[.contentSecurityPolicy] == nil, "JSON needs no page policy")

@@ -1,6 +1,8 @@
 import AsyncHTTPClient
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdHTTP2
 import Logging
 import TesseraSMTP
 
@@ -33,8 +35,16 @@ public struct TesseraServer: Sendable {
     let twoFactor: TwoFactorService
     let social: SocialSignIn
     let legacyRefresh: SimpleJWTRefresh?
+    /// Plain HTTP/1.1 behind a proxy, or TLS with HTTP/2 offered by ALPN (`TLS_CERT`, `TLS_KEY`).
+    let server: HTTPServerBuilder
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
+        let server: HTTPServerBuilder =
+            if let files = settings.server.tls {
+                try .http2Upgrade(tlsConfiguration: try CertificateFiles(files, logger: logger).configuration)
+            } else {
+                .http1()
+            }
         let database = try await openDatabase(settings.database.url, timeout: settings.database.timeout, logger: logger)
         let readiness = Readiness()
         let keys = SigningKeys(settings: settings.tokens, database: database, readiness: readiness)
@@ -128,7 +138,7 @@ public struct TesseraServer: Sendable {
             balances: balances, secretBox: secretBox, phoneSignIn: phoneSignIn, twoFactor: twoFactor, social: social,
             legacyRefresh: settings.djangoSecretKey.map {
                 SimpleJWTRefresh(secretKey: $0, database: database, users: users, gate: gate, clock: clock)
-            })
+            }, server: server)
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and
@@ -149,7 +159,7 @@ public struct TesseraServer: Sendable {
         if !settings.server.corsOrigins.isEmpty {
             router.add(middleware: OriginCORSMiddleware(origins: settings.server.corsOrigins))
         }
-        router.add(middleware: SecurityHeadersMiddleware())
+        router.add(middleware: SecurityHeadersMiddleware(tls: settings.server.tls != nil))
         router.add(middleware: NoStoreMiddleware())
         router.add(middleware: ErrorMiddleware(catalog: routes.catalog))
         router.add(middleware: ClientAddressMiddleware(trusted: settings.server.trustedProxies))
@@ -182,6 +192,7 @@ public struct TesseraServer: Sendable {
         let (router, _) = self.router()
         var app = Application(
             router: router,
+            server: server,
             configuration: .init(address: .hostname(settings.server.host, port: settings.server.port), serverName: "Tessera"),
             // Shut down in reverse: the worker and the feed stop before the connections they use.
             services: [

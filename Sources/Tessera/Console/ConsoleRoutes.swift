@@ -42,7 +42,9 @@ struct ConsoleRoutes: Sendable {
         routes.open(
             APIOperation(
                 .get, "/admin/{file}", "The admin console's script and stylesheet", tag: "Operations",
-                parameters: [.init(name: "file", location: "path", schema: ["type": "string"], description: "console.js or console.css", required: true)],
+                parameters: [
+                    .init(name: "file", location: "path", schema: ["type": "string"], description: "console.js or console.css", required: true)
+                ],
                 responses: [(200, "ConsoleFile"), (404, "Error")]),
             use: serveFile)
     }

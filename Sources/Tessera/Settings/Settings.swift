@@ -45,6 +45,8 @@ public struct Settings: Sendable {
         ),
         Setting("HOST", "127.0.0.1", "address to listen on"),
         Setting("PORT", "8080", "port to listen on"),
+        Setting("TLS_CERT", "", "PEM certificate chain: serve HTTPS (HTTP/2 or HTTP/1.1 by ALPN) with it; a renewed file is used without a restart"),
+        Setting("TLS_KEY", "", "PEM private key of `TLS_CERT`"),
         Setting("ISSUER", "tessera", "`iss` of issued tokens; others are refused"),
         Setting("AUDIENCE", "tessera", "`aud` of issued tokens; others are refused"),
         Setting("JWT_ALG", "ES256", "`ES256`, `EdDSA`, or `HS256` (then `JWT_SECRET` is required)"),
@@ -137,8 +139,15 @@ public struct Settings: Sendable {
             return origins.allSatisfy { $0 == "*" || $0.hasPrefix("http://") || $0.hasPrefix("https://") } ? Set(origins) : nil
         }
         let rateLimits = try reader.read("RATE_LIMITS", expected: "on or off") { ["on": true, "off": false][$0.lowercased()] }
+        let tlsCert = try reader.read("TLS_CERT", expected: "the path of a PEM certificate file") { $0 }
+        let tlsKey = try reader.read("TLS_KEY", expected: "the path of a PEM private key file") { $0 }
+        guard tlsCert.isEmpty == tlsKey.isEmpty else {
+            throw SettingsError(
+                name: tlsCert.isEmpty ? "TLS_CERT" : "TLS_KEY", message: "is required with \(tlsCert.isEmpty ? "TLS_KEY" : "TLS_CERT")")
+        }
+        let tls = tlsCert.isEmpty ? nil : TLSFiles(certificate: tlsCert, key: tlsKey)
         let publicURL = try reader.read("PUBLIC_URL", expected: "an http(s) URL such as https://auth.example.com") { text in
-            if text.isEmpty { return "http://\(host):\(port)" }
+            if text.isEmpty { return "\(tls == nil ? "http" : "https")://\(host):\(port)" }
             guard let url = URLComponents(string: text), ["http", "https"].contains(url.scheme ?? ""), url.host?.isEmpty == false else { return nil }
             return text.hasSuffix("/") ? String(text.dropLast()) : text
         }
@@ -216,7 +225,7 @@ public struct Settings: Sendable {
         let djangoKey = try reader.read("DJANGO_SECRET_KEY", expected: "Django's SECRET_KEY") { $0 }
         database = DatabaseSettings(url: databaseURL, timeout: databaseTimeout)
         server = ServerSettings(
-            host: host, port: port, corsOrigins: corsOrigins, trustedProxies: trustedProxies, throttle: throttle, logFormat: logFormat,
+            host: host, port: port, tls: tls, corsOrigins: corsOrigins, trustedProxies: trustedProxies, throttle: throttle, logFormat: logFormat,
             logLevel: logLevel)
         tokens = TokenSettings(
             issuer: issuer, audience: audience, jwtAlgorithm: jwtAlgorithm, jwtSecret: jwtSecret, accessTTL: accessTTL, refreshTTL: refreshTTL,
@@ -378,11 +387,19 @@ public struct DatabaseSettings: Sendable {
 public struct ServerSettings: Sendable {
     public var host: String
     public var port: Int
+    /// Native TLS; without it Tessera speaks plain HTTP for a proxy in front.
+    public var tls: TLSFiles?
     public var corsOrigins: Set<String>
     public var trustedProxies: [IPRange]
     public var throttle: RateLimit?
     public var logFormat: Settings.LogFormat
     public var logLevel: Logger.Level
+}
+
+/// The PEM files of `TLS_CERT` and `TLS_KEY`.
+public struct TLSFiles: Sendable {
+    public var certificate: String
+    public var key: String
 }
 
 /// Tokens and sessions: what is signed, how, and for how long.
