@@ -1,6 +1,8 @@
+import AsyncHTTPClient
 import Foundation
 import HummingbirdTesting
 import Logging
+import Synchronization
 import Testing
 
 @testable import Tessera
@@ -115,6 +117,160 @@ struct ScaleOutTests {
             for app in apps { try await SignInTests.deliver(app) }
             let delivered = try await peers.texts().map(\.to)
             #expect(delivered.count == phones.count && Set(delivered) == Set(phones), "\(delivered.sorted())")
+        }
+    }
+
+    /// What a load run was told, and whether a survivor ever failed it.
+    final class Acknowledged: Sendable {
+        private struct State {
+            var chains: [Int: String] = [:]
+            var signIns: [String] = []
+            var afterKill = 0
+            var survivorFailures: [String] = []
+        }
+        private let state = Mutex(State())
+        let killed = Mutex(false)
+
+        func rotated(_ chain: Int, to refresh: String) {
+            state.withLock {
+                $0.chains[chain] = refresh; $0.afterKill += killed.withLock { $0 } ? 1 : 0
+            }
+        }
+        func signedIn(_ refresh: String) { state.withLock { $0.signIns.append(refresh) } }
+        func failed(_ what: String) { state.withLock { $0.survivorFailures.append(what) } }
+        var chains: [Int: String] { state.withLock { $0.chains } }
+        var signIns: [String] { state.withLock { $0.signIns } }
+        var afterKill: Int { state.withLock { $0.afterKill } }
+        var survivorFailures: [String] { state.withLock { $0.survivorFailures } }
+    }
+
+    @Test("kill -9 of one instance under refresh and sign-in load loses no acknowledged write, and the others go on serving")
+    func killNine() async throws {
+        try #require(TestDatabase.postgresURL != nil, "scripts/test provides PostgreSQL")
+        let settings = ["DATABASE_URL": try await TestDatabase.postgres.freshURL()]
+        let instances = [try await TesseraProcess(settings), try await TesseraProcess(settings), try await TesseraProcess(settings)]
+        defer { instances.forEach { $0.stop() } }
+        let emails = (0..<6).map { "load\($0)@example.com" }
+        var refreshes: [String] = []
+        for (index, email) in emails.enumerated() {
+            let reply = try await callJSON(instances[index % 3].base, .POST, "/api/v1/auth/register", ["email": email, "password": goodPassword])
+            refreshes.append(try #require(reply.json["refresh"] as? String, "\(reply)"))
+        }
+        let victim = instances[0]
+        let acknowledged = Acknowledged()
+        let (killAt, stopAt) = (Date().addingTimeInterval(1.5), Date().addingTimeInterval(4))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            // Six refresh chains, each request on the next instance; an answer lost with the victim is
+            // retried with the same token on the next one, as a client would, and once it is dead the
+            // victim is out of the rotation, as a proxy's health check would take it out.
+            for (chain, first) in refreshes.enumerated() {
+                group.addTask {
+                    var (token, turn) = (first, chain)
+                    while Date() < stopAt {
+                        let instance = instances[turn % 3]
+                        turn += 1
+                        if instance === victim && acknowledged.killed.withLock({ $0 }) { continue }
+                        do {
+                            let reply = try await callJSON(
+                                instance.base, .POST, "/api/v1/auth/token/refresh", ["refresh": token], timeout: .seconds(10))
+                            if reply.status == 200, let next = reply.json["refresh"] as? String {
+                                token = next
+                                acknowledged.rotated(chain, to: next)
+                            } else if instance !== victim {
+                                acknowledged.failed("refresh \(reply.status) \(reply.json)")
+                            }
+                        } catch {
+                            if instance !== victim { acknowledged.failed("refresh: \(error)") }
+                        }
+                    }
+                }
+            }
+            for worker in 0..<2 {
+                group.addTask {
+                    var turn = worker
+                    while Date() < stopAt {
+                        let instance = instances[turn % 3]
+                        turn += 1
+                        if instance === victim && acknowledged.killed.withLock({ $0 }) { continue }
+                        do {
+                            let reply = try await callJSON(
+                                instance.base, .POST, "/api/v1/auth/token", ["login": emails[turn % emails.count], "password": goodPassword],
+                                timeout: .seconds(10))
+                            if reply.status == 200, let refresh = reply.json["refresh"] as? String {
+                                acknowledged.signedIn(refresh)
+                            } else if instance !== victim {
+                                acknowledged.failed("sign-in \(reply.status) \(reply.json)")
+                            }
+                        } catch {
+                            if instance !== victim { acknowledged.failed("sign-in: \(error)") }
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .seconds(killAt.timeIntervalSinceNow))
+                victim.signal(SIGKILL)
+                acknowledged.killed.withLock { $0 = true }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await victim.exitStatus(within: 5) != nil, "the victim survived SIGKILL")
+        #expect(acknowledged.survivorFailures.isEmpty, "\(acknowledged.survivorFailures.prefix(5))")
+        #expect(acknowledged.afterKill > 10, "the survivors served \(acknowledged.afterKill) refreshes after the kill")
+        // Every session whose tokens were handed out exists: its refresh token still works on a survivor
+        // (a chain's last token may have been spent by an answer that died with the victim: within
+        // REFRESH_REUSE_GRACE that returns the session's live pair).
+        let survivor = instances[1].base
+        for (chain, token) in acknowledged.chains.sorted(by: { $0.key < $1.key }) {
+            let reply = try await callJSON(survivor, .POST, "/api/v1/auth/token/refresh", ["refresh": token])
+            #expect(reply.status == 200, "chain \(chain): \(reply.json)")
+        }
+        #expect(acknowledged.chains.count == refreshes.count)
+        let signIns = acknowledged.signIns
+        #expect(signIns.count > 10, "\(signIns.count) sign-ins")
+        for refresh in signIns {
+            let reply = try await callJSON(survivor, .POST, "/api/v1/auth/token/refresh", ["refresh": refresh])
+            #expect(reply.status == 200, "an acknowledged sign-in lost: \(reply.json)")
+        }
+    }
+
+    @Test("SIGTERM: every request in flight is answered, then the process exits 0 and takes no more")
+    func gracefulDrain() async throws {
+        try #require(TestDatabase.postgresURL != nil, "scripts/test provides PostgreSQL")
+        let instance = try await TesseraProcess(["DATABASE_URL": try await TestDatabase.postgres.freshURL()])
+        defer { instance.stop() }
+        #expect(
+            try await callJSON(instance.base, .POST, "/api/v1/auth/register", ["email": "drain@example.com", "password": goodPassword]).status == 201)
+        // One connection a request, all opened at once: none waits in the client's queue.
+        var pool = HTTPClient.Configuration.ConnectionPool()
+        pool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
+        // Each sign-in hashes for about 20 ms on one of two hashing threads: 24 take a quarter of a
+        // second or more, so SIGTERM after 100 ms finds most of them in flight. The signal's own
+        // task reports its moment as status 0.
+        let moments = try await withThrowingTaskGroup(of: (status: Int, at: Date).self) { group in
+            for _ in 0..<24 {
+                group.addTask {
+                    let reply = try await callJSON(
+                        instance.base, .POST, "/api/v1/auth/token", ["login": "drain@example.com", "password": goodPassword], client: client)
+                    return (reply.status, Date())
+                }
+            }
+            group.addTask {
+                try await Task.sleep(for: .milliseconds(100))
+                instance.signal(SIGTERM)
+                return (0, Date())
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        try await client.shutdown()
+        let answers = moments.filter { $0.status != 0 }
+        #expect(answers.map(\.status) == Array(repeating: 200, count: 24))
+        let sentAt = try #require(moments.first { $0.status == 0 }?.at)
+        #expect(answers.contains { $0.at > sentAt }, "every answer came before SIGTERM: nothing was in flight to drain")
+        #expect(try await instance.exitStatus(within: 30) == 0)
+        await #expect(throws: (any Error).self, "a stopped instance took a request") {
+            _ = try await callJSON(instance.base, .GET, "/health", timeout: .seconds(2))
         }
     }
 }
