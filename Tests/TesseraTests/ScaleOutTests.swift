@@ -159,51 +159,49 @@ struct ScaleOutTests {
         let victim = instances[0]
         let acknowledged = Acknowledged()
         let (killAt, stopAt) = (Date().addingTimeInterval(1.5), Date().addingTimeInterval(4))
+        /// Loops until `stopAt`, each call on the next instance in turn, skipping the victim once it is
+        /// dead (as a proxy's health check would); returns a refresh token the call was acknowledged
+        /// with, and counts any other answer from a survivor as a failure.
+        @Sendable func load(from turn: Int, _ what: String, _ call: @escaping @Sendable (TesseraProcess) async throws -> (Int, [String: Any])) async {
+            var turn = turn
+            while Date() < stopAt {
+                let instance = instances[turn % 3]
+                turn += 1
+                if instance === victim && acknowledged.killed.withLock({ $0 }) { continue }
+                do {
+                    let (status, json) = try await call(instance)
+                    if status != 200 || json["refresh"] == nil, instance !== victim { acknowledged.failed("\(what) \(status) \(json)") }
+                } catch {
+                    if instance !== victim { acknowledged.failed("\(what): \(error)") }
+                }
+            }
+        }
         try await withThrowingTaskGroup(of: Void.self) { group in
-            // Six refresh chains, each request on the next instance; an answer lost with the victim is
-            // retried with the same token on the next one, as a client would, and once it is dead the
-            // victim is out of the rotation, as a proxy's health check would take it out.
+            // Six refresh chains; an answer lost with the victim is retried with the same token on the
+            // next instance, as a client would.
             for (chain, first) in refreshes.enumerated() {
                 group.addTask {
-                    var (token, turn) = (first, chain)
-                    while Date() < stopAt {
-                        let instance = instances[turn % 3]
-                        turn += 1
-                        if instance === victim && acknowledged.killed.withLock({ $0 }) { continue }
-                        do {
-                            let reply = try await callJSON(
-                                instance.base, .POST, "/api/v1/auth/token/refresh", ["refresh": token], timeout: .seconds(10))
-                            if reply.status == 200, let next = reply.json["refresh"] as? String {
-                                token = next
-                                acknowledged.rotated(chain, to: next)
-                            } else if instance !== victim {
-                                acknowledged.failed("refresh \(reply.status) \(reply.json)")
-                            }
-                        } catch {
-                            if instance !== victim { acknowledged.failed("refresh: \(error)") }
+                    let token = Mutex(first)
+                    await load(from: chain, "refresh") { instance in
+                        let reply = try await callJSON(
+                            instance.base, .POST, "/api/v1/auth/token/refresh", ["refresh": token.withLock { $0 }], timeout: .seconds(10))
+                        if reply.status == 200, let next = reply.json["refresh"] as? String {
+                            token.withLock { $0 = next }
+                            acknowledged.rotated(chain, to: next)
                         }
+                        return (reply.status, reply.json)
                     }
                 }
             }
             for worker in 0..<2 {
                 group.addTask {
-                    var turn = worker
-                    while Date() < stopAt {
-                        let instance = instances[turn % 3]
-                        turn += 1
-                        if instance === victim && acknowledged.killed.withLock({ $0 }) { continue }
-                        do {
-                            let reply = try await callJSON(
-                                instance.base, .POST, "/api/v1/auth/token", ["login": emails[turn % emails.count], "password": goodPassword],
-                                timeout: .seconds(10))
-                            if reply.status == 200, let refresh = reply.json["refresh"] as? String {
-                                acknowledged.signedIn(refresh)
-                            } else if instance !== victim {
-                                acknowledged.failed("sign-in \(reply.status) \(reply.json)")
-                            }
-                        } catch {
-                            if instance !== victim { acknowledged.failed("sign-in: \(error)") }
-                        }
+                    await load(from: worker, "sign-in") { instance in
+                        let reply = try await callJSON(
+                            instance.base, .POST, "/api/v1/auth/token",
+                            ["login": emails[Int.random(in: 0..<emails.count)], "password": goodPassword],
+                            timeout: .seconds(10))
+                        if reply.status == 200, let refresh = reply.json["refresh"] as? String { acknowledged.signedIn(refresh) }
+                        return (reply.status, reply.json)
                     }
                 }
             }
