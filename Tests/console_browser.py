@@ -100,8 +100,11 @@ class Walk:
         assert stored == [0, 0, ""], f"something was stored where scripts can read it: {stored}"
         self.step("signed in; nothing in localStorage, sessionStorage or cookies")
 
-        self.go("#/users")
+        text = self.go("#/users")
         self.row(a.user)
+        # A name that is markup stays text: shown as typed, never run.
+        assert a.markup_name in text, f"the name {a.markup_name!r} is not shown as text"
+        assert d.execute_script("return window.pwned === undefined"), "a user's name ran as markup"
         self.shot("users")
         self.go(f"#/users?q={a.user.split('@')[0]}")
         rows = d.find_elements(By.CSS_SELECTOR, "#main tbody tr")
@@ -178,11 +181,14 @@ class Walk:
         assert not problems, f"the browser reported errors: {problems}"
         self.step("no error in the browser's console")
 
-        # The policy, as the browser enforces it: an inline script injected into the page never runs.
+        # The policy, as the browser enforces it: an inline script injected into the page never runs
+        # (Trusted Types refuse the text, and script-src would refuse the element).
         ran = d.execute_script(
-            "const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s);"
+            "try { const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s); }"
+            " catch (e) { return 'refused: ' + e.name }"
             " return window.injected === 1")
-        assert ran is False, "an inline script ran: the Content-Security-Policy is not enforced"
+        assert ran is not True, "an inline script ran: the Content-Security-Policy is not enforced"
+        assert d.execute_script("return typeof session === 'undefined'"), "the console's tokens are reachable as a global"
         self.step("an injected inline script is refused")
 
         d.refresh()
@@ -196,7 +202,7 @@ class Walk:
 
 def main():
     parser = argparse.ArgumentParser()
-    for name in ("base", "login", "password", "accept", "reject", "reason", "user", "service", "expect-real"):
+    for name in ("base", "login", "password", "accept", "reject", "reason", "user", "service", "expect-real", "markup-name"):
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--screenshots")
     args = parser.parse_args()

@@ -9,7 +9,7 @@ import Testing
 @Suite("Admin console", .serialized, .throwawayDatabases)
 struct ConsoleTests {
     static let policy =
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'"
 
     @Test("/admin and its files come from the package with a strict policy and no inline script")
     func files() async throws {
@@ -20,6 +20,7 @@ struct ConsoleTests {
             #expect(page.headers[.contentType] == "text/html; charset=utf-8")
             #expect(page.headers[.contentSecurityPolicy] == Self.policy)
             #expect(page.headers[.xContentTypeOptions] == "nosniff")
+            #expect(page.headers[ConsoleRoutes.openerPolicy] == "same-origin")
             // Every script is a file of the origin; no inline handler or style for the policy to refuse.
             let tags = page.text.components(separatedBy: "<script").dropFirst()
             #expect(!tags.isEmpty && tags.allSatisfy { $0.hasPrefix(" src=\"/admin/") })
@@ -34,7 +35,9 @@ struct ConsoleTests {
             }
             // The script keeps tokens in memory only.
             let script = try await client.call(.get, "/admin/console.js").text
-            for storage in ["localStorage.", "sessionStorage.", "document.cookie", "indexedDB.", "innerHTML"] {
+            for storage in [
+                "localStorage.", "sessionStorage.", "document.cookie", "indexedDB.", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
+            ] {
                 #expect(!script.contains(storage), "console.js uses \(storage)")
             }
             for missing in ["/admin/index.html", "/admin/nope.js", "/admin/..%2Fdocs.html"] {
@@ -63,7 +66,7 @@ struct ConsoleTests {
             let walk = try await Self.browse([
                 "--base", "http://127.0.0.1:\(try #require(client.port))", "--login", "root@example.com", "--password", goodPassword,
                 "--accept", "dana@example.com", "--reject", "eve@example.com", "--reason", "Not one of our customers",
-                "--user", "carl@example.com", "--service", service, "--expect-real", "120.00",
+                "--user", "carl@example.com", "--service", service, "--expect-real", "120.00", "--markup-name", Self.markupName,
             ])
             #expect(walk["ok"] as? Bool == true, "the browser walk failed: \(walk)")
 
@@ -86,7 +89,11 @@ struct ConsoleTests {
         }
     }
 
-    /// A specialist with a service and working hours every day, and a client (Carl) who booked it.
+    /// Carl's first name: markup the console must show as text.
+    static let markupName = "<img src=x onerror=\"window.pwned=1\">"
+
+    /// A specialist with a service and working hours every day, and a client (Carl, named with
+    /// markup) who booked it.
     static func market(_ app: TestApp, _ client: any TestClientProtocol) async throws -> (carl: RBACMember, service: String) {
         _ = try await app.tessera.accounts.createUser(
             RegisterRequest(email: "anna@example.com", password: goodPassword, first_name: "Anna", last_name: "Petrova", role: "specialist"),
@@ -103,6 +110,8 @@ struct ConsoleTests {
         let created = try await client.call(.post, "/api/v1/services", json: ["name": name, "price": "2500", "duration_minutes": 60], token: anna)
         let serviceID = try #require(created.string("id"), "\(created.text)")
         let carl = try await rbacMember(app, client, "carl@example.com", roles: [])
+        let named = try await client.call(.patch, "/api/v1/me", json: ["first_name": markupName], token: carl.access)
+        #expect(named.status == .ok, "\(named.text)")
         let day = ISO8601DateFormatter.string(from: Date().addingTimeInterval(2 * 86_400), timeZone: .gmt, formatOptions: [.withFullDate])
         let specialist = try #require(created.string("specialist"))
         let slots = try await client.call(.get, "/api/v1/specialists/\(specialist)/availability?service=\(serviceID)&date=\(day)")

@@ -385,6 +385,32 @@ struct MarketplaceTests {
         #expect(try starts("2027-02-07") == ["2027-02-06T23:00:00Z", "2027-02-07T00:00:00Z", "2027-02-07T01:00:00Z", "2027-02-07T02:00:00Z"])
     }
 
+    @Test("anyone's bookings (GET /api/v1/users/{id}/bookings) are for holders of bookings:all, not of users:read", arguments: TestDatabase.all)
+    func usersBookings(_ database: TestDatabase) async throws {
+        let app = try await TestApp.make(database)
+        try await app.run { client in
+            let market = try await Market.open(client, app)
+            #expect(try await market.book(market.carl, market.hour, "2027-02-01T06:00:00Z").status == .created)
+            let admin = try await rbacMember(app, client, "root@example.com", roles: ["admin"])
+            for (party, role) in [(market.carl.id, "client"), (market.anna.id, "specialist")] {
+                let page = try await client.call(.get, "/api/v1/users/\(party)/bookings?status=pending", token: admin.access)
+                #expect(page.status == .ok, "\(page.text)")
+                #expect(page["count"] as? Int == 1, "the \(role)'s bookings: \(page.text)")
+            }
+            expectAPIError(
+                try await client.call(.get, "/api/v1/users/\(UUID().uuidString)/bookings", token: admin.access), .notFound, "not_found", "nobody")
+            let usersRead = try await client.call(.get, "/api/v1/permissions?resource=users&action=read", token: admin.access)
+            let permission = try #require((usersRead["results"] as? [[String: Any]])?.first?["id"] as? String, "\(usersRead.text)")
+            _ = try await client.rbacCreated(
+                "/api/v1/roles", ["code_name": "reader", "name": "Reader", "permissions": [permission]], token: admin.access)
+            let reader = try await rbacMember(app, client, "reader@example.com", roles: ["reader"])
+            for (who, token) in [("a users:read holder", reader.access), ("the specialist herself", market.anna.access)] {
+                expectAPIError(
+                    try await client.call(.get, "/api/v1/users/\(market.carl.id)/bookings", token: token), .forbidden, "permission_denied", who)
+            }
+        }
+    }
+
     @Test("bookings: only offered slots; the parties confirm and cancel as SPEC says; mails go out; others see nothing", arguments: TestDatabase.all)
     func bookings(_ database: TestDatabase) async throws {
         let app = try await TestApp.make(database)

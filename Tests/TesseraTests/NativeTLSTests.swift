@@ -67,6 +67,29 @@ struct NativeTLSTests {
         }
     }
 
+    @Test("a pair reached through symbolic links, as a mounted secret is, is followed when the links swap")
+    func followsLinks() async throws {
+        let (first, second) = (try TestCertificate(), try TestCertificate())
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-links-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let (certificate, key) = (folder.appendingPathComponent("tls.crt").path, folder.appendingPathComponent("tls.key").path)
+        @Sendable func link(_ pair: TestCertificate) throws {
+            for (path, target) in [(certificate, pair.certPath), (key, pair.keyPath)] {
+                try? FileManager.default.removeItem(atPath: path)
+                try FileManager.default.createSymbolicLink(atPath: path, withDestinationPath: target)
+            }
+        }
+        try link(first)
+        let app = try await TestApp.make(.sqlite, ["TLS_CERT": certificate, "TLS_KEY": key])
+        try await app.run(.live) { client in
+            let port = try #require(client.port)
+            #expect(try await Self.get(port, trusting: [first]).status == .ok)
+            try link(second)
+            #expect(try await Self.get(port, trusting: [second]).status == .ok)
+        }
+    }
+
     @Test("TLS settings: both files or neither, readable, and a key that belongs to the certificate")
     func refusesBadFiles() async throws {
         let (one, other) = (try TestCertificate(), try TestCertificate())

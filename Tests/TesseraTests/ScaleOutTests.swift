@@ -244,8 +244,8 @@ struct ScaleOutTests {
         pool.concurrentHTTP1ConnectionsPerHostSoftLimit = 64
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(connectionPool: pool))
         // Each sign-in hashes for about 20 ms on one of two hashing threads: 24 take a quarter of a
-        // second or more, so SIGTERM after 100 ms finds most of them in flight. The signal's own
-        // task reports its moment as status 0.
+        // second or more. SIGTERM goes once the server counts 16 of them in flight (its own metrics);
+        // the signal's task reports its moment as status 0.
         let moments = try await withThrowingTaskGroup(of: (status: Int, at: Date).self) { group in
             for _ in 0..<24 {
                 group.addTask {
@@ -255,7 +255,7 @@ struct ScaleOutTests {
                 }
             }
             group.addTask {
-                try await Task.sleep(for: .milliseconds(100))
+                try await instance.waitForRequestsInFlight(atLeast: 16, method: "POST")
                 instance.signal(SIGTERM)
                 return (0, Date())
             }

@@ -37,6 +37,7 @@ public struct TesseraServer: Sendable {
     let legacyRefresh: SimpleJWTRefresh?
     /// Plain HTTP/1.1 behind a proxy, or TLS with HTTP/2 offered by ALPN (`TLS_CERT`, `TLS_KEY`).
     let server: HTTPServerBuilder
+    let console: ConsoleRoutes
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
         let server: HTTPServerBuilder =
@@ -138,7 +139,7 @@ public struct TesseraServer: Sendable {
             balances: balances, secretBox: secretBox, phoneSignIn: phoneSignIn, twoFactor: twoFactor, social: social,
             legacyRefresh: settings.djangoSecretKey.map {
                 SimpleJWTRefresh(secretKey: $0, database: database, users: users, gate: gate, clock: clock)
-            }, server: server)
+            }, server: server, console: try ConsoleRoutes())
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and
@@ -167,7 +168,7 @@ public struct TesseraServer: Sendable {
             router.add(middleware: ThrottleMiddleware(limiter: limiter, limit: throttle))
         }
         OperationsRoutes(database: database, keys: keys, catalog: routes.catalog).addRoutes(to: routes)
-        ConsoleRoutes().addRoutes(to: routes)
+        console.addRoutes(to: routes)
         accounts.addRoutes(to: routes)
         sessions.addRoutes(to: routes, legacyRefresh: legacyRefresh)
         recovery.addRoutes(to: routes)

@@ -12,6 +12,21 @@ final class TesseraProcess: Sendable {
             .deletingLastPathComponent().appendingPathComponent(".build/debug/tessera").path
     }
 
+    /// `swift test` rebuilds the tests, `swift build` the binary: a binary older than a source file
+    /// would test yesterday's server.
+    static func requireFresh() throws {
+        let sources = URL(fileURLWithPath: binary).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources")
+        func modified(_ url: URL) -> Date {
+            (try? url.resourceValues(forKeys: [.contentModificationDateKey]))?.contentModificationDate ?? .distantPast
+        }
+        let built = modified(URL(fileURLWithPath: binary))
+        let newest =
+            (FileManager.default.enumerator(at: sources, includingPropertiesForKeys: [.contentModificationDateKey])?.allObjects as? [URL] ?? [])
+            .map(modified).max() ?? .distantPast
+        guard built >= newest else { throw SinkError(description: "\(binary) is older than Sources/: run `swift build` first") }
+    }
+
     let port: Int
     let process: Process
     let log: URL
@@ -20,6 +35,7 @@ final class TesseraProcess: Sendable {
 
     /// Starts `tessera serve` and waits (up to a minute, on a loaded machine) for `/ready`.
     init(_ settings: [String: String]) async throws {
+        try Self.requireFresh()
         port = try unusedLoopbackPort()
         log = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-process-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -46,6 +62,21 @@ final class TesseraProcess: Sendable {
         }
         process.terminate()
         throw SinkError(description: "tessera serve did not get ready: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
+    }
+
+    /// Polls `/metrics` until the server counts `count` requests of `method` in progress (a minute
+    /// at most): the moment to signal for a test of what happens to requests in flight.
+    func waitForRequestsInFlight(atLeast count: Int, method: String) async throws {
+        let series = "http_server_active_requests{http_request_method=\"\(method)\"}"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline {
+            let answer = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10))
+            let text = String(buffer: try await answer.body.collect(upTo: 1 << 22))
+            let value = text.split(separator: "\n").first { $0.hasPrefix(series) }.flatMap { Double($0.split(separator: " ").last ?? "") }
+            if let value, Int(value) >= count { return }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        throw SinkError(description: "never \(count) \(method) requests in flight")
     }
 
     func signal(_ number: Int32) {

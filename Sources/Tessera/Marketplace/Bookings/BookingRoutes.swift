@@ -36,10 +36,10 @@ extension BookingService {
         routes.signedIn(
             APIOperation(
                 .get, "/api/v1/users/{id}/bookings", "A user's bookings, as client or specialist", tag: "Bookings",
-                description: "For those who may read users (the admin console's user page).",
+                description: "Anyone's bookings are for holders of `bookings:all` (admins; the admin console's user page).",
                 parameters: [.id] + APIOperation.Parameter.page + filters,
                 responses: [(200, "BookingPage"), (400, "Error"), (401, "Error"), (403, "Error"), (404, "Error")]
-            ).requiring("users"),
+            ).requiring("bookings", "all"),
             use: listUsersBookings)
         routes.signedIn(
             APIOperation(

@@ -1,5 +1,7 @@
 // Tessera's admin console: a client of the JSON API, like any app. No framework and no build step;
-// every string from the server reaches the page through textContent, never as markup.
+// every string from the server reaches the page through textContent, never as markup. All of it
+// lives in this one function's scope: no global name another script on the origin could reach.
+(() => {
 "use strict";
 
 // The tokens live in this closure only: not in localStorage, sessionStorage or a cookie, where
@@ -12,17 +14,25 @@ const session = (() => {
     get signedIn() { return tokens !== null; },
     keep(grant) { tokens = { access: grant.access, refresh: grant.refresh }; },
     forget() { tokens = null; },
-    // One refresh however many calls meet an expired token at once: a refresh token is single-use.
-    refresh() {
+    // A call refused with access token `used`: refreshes once however many calls meet it (a refresh
+    // token is single-use), or not at all when a newer token has come meanwhile. Only a refused
+    // refresh signs the operator out; a refresh that failed otherwise (429, 5xx, the network)
+    // keeps the tokens for the next try. A refresh that finishes after a sign-out or another
+    // sign-in changes nothing.
+    refresh(used) {
       if (!tokens) return Promise.resolve(false);
+      if (tokens.access !== used) return Promise.resolve(true);
       if (!refreshing) {
-        const spent = tokens.refresh;
+        const current = tokens;
         refreshing = fetch("/api/v1/auth/token/refresh", {
-          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh: spent }),
+          method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ refresh: current.refresh }),
           credentials: "omit", cache: "no-store",
         }).then(async (res) => {
-          if (!res.ok) { tokens = null; return false; }
+          if (tokens !== current) return false;
+          if (res.status === 401) { tokens = null; return false; }
+          if (!res.ok) return false;
           const grant = await res.json();
+          if (tokens !== current) return false;
           tokens = { access: grant.access, refresh: grant.refresh };
           return true;
         }).catch(() => false).finally(() => { refreshing = null; });
@@ -43,18 +53,20 @@ class APIError extends Error {
 }
 
 async function api(method, path, body, extraHeaders) {
+  let used = null;
   const send = () => {
     const headers = Object.assign({ Accept: "application/json" }, extraHeaders || {});
     if (body !== undefined) headers["Content-Type"] = "application/json";
-    if (session.access) headers.Authorization = `Bearer ${session.access}`;
+    used = session.access;
+    if (used) headers.Authorization = `Bearer ${used}`;
     return fetch(path, {
       method, headers, body: body === undefined ? undefined : JSON.stringify(body), credentials: "omit", cache: "no-store",
     });
   };
   let res = await send();
-  if (res.status === 401 && session.signedIn && (await session.refresh())) res = await send();
+  if (res.status === 401 && used && (await session.refresh(used))) res = await send();
   const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (res.status === 401 && path !== "/api/v1/auth/token" && path !== "/api/v1/auth/token/mfa") {
+  if (res.status === 401 && used) {
     session.forget();
     show();
     flash("Your session has ended; sign in again.", "error");
@@ -121,12 +133,14 @@ function table(columns, rows, emptyText) {
     h("tbody", {}, rows.map((row) => h("tr", {}, columns.map(([, cell, cls]) => h("td", { class: cls }, cell(row)))))));
 }
 
-function pager(page, params, base) {
+// Links to the previous and next page of a list; `name` is the query parameter holding its page.
+function pager(page, params, base, name) {
+  const key = name || "page";
   const pages = Math.max(1, Math.ceil(page.count / 20));
-  const current = Number(params.get("page") || 1);
+  const current = Number(params.get(key) || 1);
   const link = (n, text) => {
     const next = new URLSearchParams(params);
-    next.set("page", String(n));
+    next.set(key, String(n));
     return h("a", { href: `${base}?${next}` }, text);
   };
   return h("div", { class: "pager" },
@@ -161,6 +175,18 @@ function choice(label, name, options, selected) {
     h("select", { name }, options.map(([value, text]) => h("option", { value, selected: value === (selected || "") }, text))));
 }
 
+// Every entry of a list, page after page (up to a thousand): for what is shown or saved whole, such
+// as the roles a user holds, where a first page alone would drop the rest on saving.
+async function everything(path) {
+  const entries = [];
+  for (let page = 1; page <= 10; page++) {
+    const answer = await api("GET", `${path}?page_size=100&page=${page}`);
+    entries.push(...answer.results);
+    if (!answer.next) break;
+  }
+  return entries;
+}
+
 // ---- What the signed-in operator may see ----------------------------------------------------
 
 let me = null;
@@ -175,7 +201,7 @@ function can(resource, action) {
 const sections = [
   ["users", "Users", () => can("users", "read")],
   ["registrations", "Registrations", () => can("registrations", "read")],
-  ["rbac", "Roles & permissions", () => can("roles", "read") || can("resources", "read")],
+  ["rbac", "Roles & permissions", () => ["resources", "actions", "permissions", "roles"].every((r) => can(r, "read"))],
   ["audit", "Audit log", () => can("audit", "read")],
   ["marketplace", "Marketplace", () => can("users", "read")],
   ["balances", "Balances", () => can("balances", "read")],
@@ -199,7 +225,12 @@ function signInPage(mfaToken) {
   const done = async (grant) => {
     session.keep(grant);
     clearFlash();
-    await loadOperator();
+    try {
+      await loadOperator();
+    } catch (e) {
+      session.forget();
+      throw e;
+    }
     if (location.hash === "" || location.hash === "#/" || location.hash === "#/signin") location.hash = firstSection();
     else await show();
   };
@@ -214,7 +245,8 @@ function signInPage(mfaToken) {
       },
     }, h("h1", {}, "Two-factor code"), error,
     field("Code from your authenticator app, or a recovery code", "code", { autocomplete: "one-time-code", required: true, autofocus: true }),
-    h("button", { type: "submit" }, "Continue"));
+    h("button", { type: "submit" }, "Continue"),
+    h("button", { type: "button", class: "quiet", onclick: () => main().replaceChildren(signInPage()) }, "Start over"));
   }
   return h("form", {
     class: "signin stack", id: "signin-form",
@@ -249,8 +281,7 @@ function firstSection() {
 const statuses = [["", "Any status"], ["active", "active"], ["pending", "pending"], ["rejected", "rejected"], ["disabled", "disabled"]];
 
 async function allRoles() {
-  if (!can("roles", "read")) return [];
-  return (await api("GET", "/api/v1/roles?page_size=100")).results;
+  return can("roles", "read") ? everything("/api/v1/roles") : [];
 }
 
 async function usersPage(params) {
@@ -278,10 +309,13 @@ async function usersPage(params) {
 }
 
 async function userPage(id) {
-  const [user, roles, sessions] = await Promise.all([
-    api("GET", `/api/v1/users/${id}`), allRoles(), api("GET", `/api/v1/users/${id}/sessions?page_size=100`),
+  // Each part only for an operator whose permissions allow it: one refused call must not cost the page.
+  const none = Promise.resolve(null);
+  const [user, roles, sessions, bookings] = await Promise.all([
+    api("GET", `/api/v1/users/${id}`), allRoles(),
+    can("sessions", "read") ? api("GET", `/api/v1/users/${id}/sessions?page_size=100`) : none,
+    can("bookings", "all") ? api("GET", `/api/v1/users/${id}/bookings?page_size=20`) : none,
   ]);
-  const bookings = await api("GET", `/api/v1/users/${id}/bookings?page_size=20`);
   const statusForm = h("form", {
     class: "bar", id: "status-form",
     onsubmit: (event) => {
@@ -290,12 +324,15 @@ async function userPage(id) {
       act(`Status set to ${status}.`, () => api("PATCH", `/api/v1/users/${id}`, { status }));
     },
   }, choice("Status", "status", statuses.slice(1), user.status), h("button", { type: "submit" }, "Save status"));
+  // Roles the list does not show (none, while it holds every page) are kept, never dropped by a save.
+  const listed = new Set(roles.map((role) => role.code_name));
   const rolesForm = h("form", {
     id: "roles-form",
     onsubmit: (event) => {
       event.preventDefault();
       const chosen = [...event.target.querySelectorAll("input:checked")].map((box) => box.value);
-      act("Roles saved.", () => api("PUT", `/api/v1/users/${id}/roles`, { roles: chosen }));
+      const kept = user.roles.filter((role) => !listed.has(role));
+      act("Roles saved.", () => api("PUT", `/api/v1/users/${id}/roles`, { roles: chosen.concat(kept) }));
     },
   }, h("div", { class: "checks" }, roles.map((role) => h("label", {},
     h("input", { type: "checkbox", name: "role", value: role.code_name, checked: user.roles.includes(role.code_name) }), role.name))),
@@ -307,24 +344,25 @@ async function userPage(id) {
       [["Id", h("span", { class: "mono" }, user.id)], ["Name", fullName(user) || "—"], ["E-mail", user.email || "—"],
         ["E-mail verified", user.email_verified ? "yes" : "no"], ["Phone", user.phone || "—"],
         ["Phone verified", user.phone_verified ? "yes" : "no"], ["Username", user.username || "—"], ["Kind", user.role],
-        ["Joined", when(user.date_joined)], ["Last sign-in", when(user.last_login)]]
+        ["Roles", user.roles.join(", ") || "—"], ["Joined", when(user.date_joined)], ["Last sign-in", when(user.last_login)]]
         .flatMap(([term, value]) => [h("dt", {}, term), h("dd", {}, value)])),
     can("balances", "read") ? h("p", {}, h("a", { href: `#/balances/${id}` }, "Balance and ledger →")) : null,
-    h("h2", {}, "Status"), statusForm,
-    can("roles", "read") ? [h("h2", {}, "Roles"), rolesForm] : null,
-    h("h2", {}, `Sessions (${sessions.count})`),
-    table([
-      ["Started", (s) => when(s.created_at)], ["Last used", (s) => when(s.last_used_at)], ["Expires", (s) => when(s.expires_at)],
-      ["Address", (s) => s.ip_address], ["Device", (s) => s.user_agent],
-    ], sessions.results, "No live session."),
-    sessions.count
-      ? h("button", {
-        type: "button", class: "danger", id: "end-sessions",
-        onclick: () => act("Every session ended.", () => api("POST", `/api/v1/users/${id}/sessions/revoke-all`, {})),
-      }, "End every session")
-      : null,
-    h("h2", {}, `Bookings (${bookings.count})`),
-    bookingsTable(bookings.results, id),
+    can("users", "update") ? [h("h2", {}, "Status"), statusForm] : null,
+    can("roles", "read") && can("users", "update") ? [h("h2", {}, "Roles"), rolesForm] : null,
+    sessions ? [
+      h("h2", {}, `Sessions (${sessions.count})`),
+      table([
+        ["Started", (s) => when(s.created_at)], ["Last used", (s) => when(s.last_used_at)], ["Expires", (s) => when(s.expires_at)],
+        ["Address", (s) => s.ip_address], ["Device", (s) => s.user_agent],
+      ], sessions.results, "No live session."),
+      sessions.count && can("sessions", "delete")
+        ? h("button", {
+          type: "button", class: "danger", id: "end-sessions",
+          onclick: () => act("Every session ended.", () => api("POST", `/api/v1/users/${id}/sessions/revoke-all`, {})),
+        }, "End every session")
+        : null,
+    ] : null,
+    bookings ? [h("h2", {}, `Bookings (${bookings.count})`), bookingsTable(bookings.results, id)] : null,
   ];
 }
 
@@ -383,7 +421,7 @@ function catalogueForm(resource, fields, toBody) {
 }
 
 function deleteButton(resource, entry, label) {
-  if (entry.built_in || !can(resource, "delete")) return null;
+  if (!can(resource, "delete")) return null;
   return h("button", {
     type: "button", class: "quiet",
     onclick: () => act(`${label} deleted.`, () => api("DELETE", `/api/v1/${resource}/${entry.id}`), `Delete ${label}?`),
@@ -391,7 +429,7 @@ function deleteButton(resource, entry, label) {
 }
 
 async function rbacPage() {
-  const get = (path) => api("GET", `/api/v1/${path}?page_size=100`).then((page) => page.results);
+  const get = (path) => everything(`/api/v1/${path}`);
   const [resources, actions, permissions, roles] = await Promise.all([get("resources"), get("actions"), get("permissions"), get("roles")]);
   const permissionName = new Map(permissions.map((p) => [p.id, `${p.resource}:${p.action}`]));
   const named = (resource) => [
@@ -469,16 +507,19 @@ async function auditPage(params) {
 // ---- Marketplace ----------------------------------------------------------------------------
 
 async function marketplacePage(params) {
+  const serviceQuery = new URLSearchParams({ page_size: "20", ordering: "-created_at" });
+  if (params.get("name")) serviceQuery.set("name", params.get("name"));
+  if (params.get("services_page")) serviceQuery.set("page", params.get("services_page"));
   const [specialists, services] = await Promise.all([
-    api("GET", `/api/v1/specialists?${listQuery(params, ["q", "city"])}`),
-    api("GET", `/api/v1/services?page_size=50&ordering=${encodeURIComponent(params.get("ordering") || "-created_at")}`),
+    api("GET", `/api/v1/specialists?${listQuery(params, ["q", "city"])}`), api("GET", `/api/v1/services?${serviceQuery}`),
   ]);
   const names = new Map(specialists.results.map((s) => [s.id, s.full_name]));
   return [
     h("h1", {}, "Marketplace"),
     h("h2", {}, `Specialists (${specialists.count})`),
     filterBar("#/marketplace", params, [
-      field("Search", "q", { value: params.get("q") || "", type: "search" }), field("City", "city", { value: params.get("city") || "" }),
+      field("Specialist", "q", { value: params.get("q") || "", type: "search" }), field("City", "city", { value: params.get("city") || "" }),
+      field("Service name", "name", { value: params.get("name") || "" }),
     ]),
     table([
       ["Name", (s) => h("a", { href: `#/users/${s.id}` }, s.full_name || s.id)], ["City", (s) => s.city],
@@ -489,7 +530,8 @@ async function marketplacePage(params) {
     table([
       ["Service", (s) => s.name], ["Specialist", (s) => h("a", { href: `#/users/${s.specialist}` }, names.get(s.specialist) || s.specialist.slice(0, 8))],
       ["Price", (s) => s.price, "num"], ["Minutes", (s) => s.duration_minutes, "num"], ["Listed", (s) => when(s.created_at)],
-    ], services.results, "No service yet."),
+    ], services.results, "No service matches."),
+    pager(services, params, "#/marketplace", "services_page"),
     h("p", { class: "muted" }, "A user's bookings are on their page."),
   ];
 }
@@ -503,8 +545,8 @@ async function balancesPage(params) {
     h("h1", {}, "Balances"),
     filterBar("#/balances", params, [field("Find a user", "q", { value: q || "", type: "search", placeholder: "e-mail, username, phone, name" })]),
     page
-      ? table([["User", (u) => h("a", { href: `#/balances/${u.id}` }, userName(u))], ["Name", fullName], ["Status", (u) => badge(u.status)]],
-        page.results, "No user matches.")
+      ? [table([["User", (u) => h("a", { href: `#/balances/${u.id}` }, userName(u))], ["Name", fullName], ["Status", (u) => badge(u.status)]],
+        page.results, "No user matches."), pager(page, params, "#/balances")]
       : h("p", { class: "muted" }, "Find a user to see their balances and ledger."),
   ];
 }
@@ -514,14 +556,22 @@ async function balancePage(id) {
     api("GET", `/api/v1/users/${id}`), api("GET", `/api/v1/users/${id}/balance`),
     api("GET", `/api/v1/users/${id}/balance/transactions?page_size=50`),
   ]);
+  // One key per change this form was asked for: the same change sent again (an answer lost on the
+  // way, the operator trying again) carries the same key and applies once; another amount or action
+  // is another change. A success draws a new form, and with it a new key.
+  let attempt = null;
   const change = h("form", {
     class: "bar", id: "balance-form",
-    onsubmit: (event) => {
+    onsubmit: async (event) => {
       event.preventDefault();
       const f = event.target;
       const body = { action: f.action.value, value_type: f.value_type.value, value: f.value.value.trim(), user_id: id };
-      // A fresh key per submission: a retried request (a double click, a lost answer) applies once.
-      act("Balance changed.", () => api("PATCH", "/api/v1/balance", body, { "Idempotency-Key": crypto.randomUUID() }));
+      const text = JSON.stringify(body);
+      if (!attempt || attempt.text !== text) attempt = { text, key: crypto.randomUUID() };
+      const button = f.querySelector("button[type=submit]");
+      button.disabled = true;
+      await act("Balance changed.", () => api("PATCH", "/api/v1/balance", body, { "Idempotency-Key": attempt.key }));
+      button.disabled = false;
     },
   }, choice("Action", "action", [["in", "credit (in)"], ["out", "take out (out)"], ["convert", "convert real → virtual (+5%)"]]),
   choice("Balance", "value_type", [["real", "real"], ["virtual", "virtual"]]),
@@ -602,3 +652,4 @@ document.addEventListener("DOMContentLoaded", () => {
   window.addEventListener("hashchange", () => show());
   show();
 });
+})();
