@@ -1088,7 +1088,7 @@ def check():
     and what the harness expects. Starts nothing, builds nothing, writes nothing."""
     import ast
     import tomllib
-    for f in ("harness.py", "perf_profile.py"):
+    for f in ("harness.py", "perf_profile.py", "scale-out"):
         ast.parse(open(os.path.join(HERE, f)).read(), f)
     subprocess.run(["bash", "-n", os.path.join(HERE, "run")], check=True)
     lua = open(os.path.join(HERE, "lua", "login_many.lua")).read()

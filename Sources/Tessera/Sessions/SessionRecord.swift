@@ -53,6 +53,21 @@ struct SessionRecord: Sendable, Equatable {
         revokedAt == nil && expiresAt > now
     }
 
+    /// What signing its pair needs.
+    var rotation: SessionRotation {
+        SessionRotation(id: id, userID: userID, expiresAt: expiresAt, refreshJTI: refreshJTI, rotatedAt: rotatedAt)
+    }
+}
+
+/// What a session's token pair is made of: which session, whose, when it ends, and its current
+/// rotation (the live refresh token's `jti` and when it was issued).
+struct SessionRotation: Sendable, Equatable {
+    let id: UUID
+    let userID: UUID
+    let expiresAt: Date
+    let refreshJTI: String
+    let rotatedAt: Date
+
     /// The current refresh token's expiry: `REFRESH_TTL` after the last rotation, never past the session.
     func refreshExpiresAt(ttl: TimeInterval) -> Date {
         min(rotatedAt.addingTimeInterval(ttl), expiresAt)

@@ -37,7 +37,11 @@ public struct SessionService: Sendable {
     }
 
     func grant(_ user: User, roles: [String], session: SessionRecord) async throws -> Grant {
-        let pair = try await tokens.pair(userID: user.id, roles: roles, session: session)
+        try await grant(user, roles: roles, rotation: session.rotation)
+    }
+
+    private func grant(_ user: User, roles: [String], rotation: SessionRotation) async throws -> Grant {
+        let pair = try await tokens.pair(userID: user.id, roles: roles, session: rotation)
         return Grant(
             access: pair.access, refresh: pair.refresh, expires_in: pair.accessExpiresIn, refresh_expires_in: pair.refreshExpiresIn,
             user: UserResponse(user: user, roles: roles))
@@ -105,17 +109,17 @@ public struct SessionService: Sendable {
             TesseraMetrics.reuseDetected.increment()
             throw APIError.tokenReused
         case .replayed(let session):
-            return try await grant(session)
+            return try await grant(session.rotation)
         }
     }
 
     /// The pair of a session's live refresh token, for its user as they are now.
-    private func grant(_ session: SessionRecord) async throws -> Grant {
+    private func grant(_ session: SessionRotation) async throws -> Grant {
         guard let user = try await users.current(session.userID, in: database), user.user.status == .active else {
             throw APIError.tokenNotValid("Session has ended.")
         }
         TesseraMetrics.refreshes.increment()
-        return try await grant(user.user, roles: user.roles, session: session)
+        return try await grant(user.user, roles: user.roles, rotation: session)
     }
 
     /// Ends the session a refresh token belongs to; unknown or already ended sessions are fine.

@@ -20,7 +20,7 @@ public struct TokenService: Sendable {
     /// Signs a pair for `session`. The refresh token is a pure function of the session's current
     /// rotation (its `jti`, `iat` and `exp`), so replaying the parent within the grace can hand out
     /// the same current token again without storing it.
-    func pair(userID: UUID, roles: [String], session: SessionRecord) async throws -> Pair {
+    func pair(userID: UUID, roles: [String], session: SessionRotation) async throws -> Pair {
         let now = clock.now()
         let accessExpiry = min(now.addingTimeInterval(settings.accessTTL), session.expiresAt)
         let refreshExpiry = session.refreshExpiresAt(ttl: settings.refreshTTL)
