@@ -189,12 +189,20 @@ class Walk:
             " return window.injected === 1")
         assert ran is not True, "an inline script ran: the Content-Security-Policy is not enforced"
         assert d.execute_script("return typeof session === 'undefined'"), "the console's tokens are reachable as a global"
+        d.get_log("browser")  # the refusal's own report, expected
         self.step("an injected inline script is refused")
 
         d.refresh()
         self.visible("#signin-form", "the sign-in form after a reload")
         assert not d.find_element(By.ID, "nav").is_displayed()
         self.step("a reload asks to sign in again")
+
+        # The API documentation page works under the same policy.
+        d.get(f"{a.base}/docs")
+        self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.op")) > 50, "the documented operations")
+        problems = [entry["message"] for entry in d.get_log("browser") if entry["level"] == "SEVERE"]
+        assert not problems, f"the docs page made the browser report errors: {problems}"
+        self.step("/docs renders every operation with no error")
 
     def close(self):
         self.driver.quit()

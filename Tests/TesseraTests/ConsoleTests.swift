@@ -11,39 +11,42 @@ struct ConsoleTests {
     static let policy =
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; require-trusted-types-for 'script'"
 
-    @Test("/admin and its files come from the package with a strict policy and no inline script")
+    @Test("/admin and /docs and their files come from the package with a strict policy, no inline script, tokens in memory")
     func files() async throws {
         let app = try await TestApp.make(.sqlite)
         try await app.run { client in
-            let page = try await client.call(.get, "/admin")
-            #expect(page.status == .ok)
-            #expect(page.headers[.contentType] == "text/html; charset=utf-8")
-            #expect(page.headers[.contentSecurityPolicy] == Self.policy)
-            #expect(page.headers[.xContentTypeOptions] == "nosniff")
-            #expect(page.headers[ConsoleRoutes.openerPolicy] == "same-origin")
-            // Every script is a file of the origin; no inline handler or style for the policy to refuse.
-            let tags = page.text.components(separatedBy: "<script").dropFirst()
-            #expect(!tags.isEmpty && tags.allSatisfy { $0.hasPrefix(" src=\"/admin/") })
-            #expect(!page.text.contains(" on") || page.text.range(of: #"\son[a-z]+="#, options: .regularExpression) == nil)
-            #expect(!page.text.contains("style="))
-            for (file, type) in [("console.js", "text/javascript; charset=utf-8"), ("console.css", "text/css; charset=utf-8")] {
-                let reply = try await client.call(.get, "/admin/\(file)")
-                #expect(reply.status == .ok, "\(file)")
-                #expect(reply.headers[.contentType] == type)
-                #expect(reply.headers[.contentSecurityPolicy] == Self.policy)
-                #expect(reply.text.count > 1000)
-            }
-            // The script keeps tokens in memory only.
-            let script = try await client.call(.get, "/admin/console.js").text
-            for storage in [
-                "localStorage.", "sessionStorage.", "document.cookie", "indexedDB.", "innerHTML", "outerHTML", "insertAdjacentHTML", "document.write",
-            ] {
-                #expect(!script.contains(storage), "console.js uses \(storage)")
-            }
-            for missing in ["/admin/index.html", "/admin/nope.js", "/admin/..%2Fdocs.html"] {
-                let reply = try await client.call(.get, missing)
-                #expect(reply.status == .notFound, "\(missing)")
-                #expect(reply.code == "not_found")
+            for (path, script, stylesheet) in [("/admin", "console.js", "console.css"), ("/docs", "docs.js", "docs.css")] {
+                let page = try await client.call(.get, path)
+                #expect(page.status == .ok)
+                #expect(page.headers[.contentType] == "text/html; charset=utf-8")
+                #expect(page.headers[.contentSecurityPolicy] == Self.policy, "\(path)")
+                #expect(page.headers[.xContentTypeOptions] == "nosniff")
+                #expect(page.headers[PageFiles.openerPolicy] == "same-origin")
+                // Every script is a file of the origin; no inline handler or style for the policy to refuse.
+                let tags = page.text.components(separatedBy: "<script").dropFirst()
+                #expect(!tags.isEmpty && tags.allSatisfy { $0.hasPrefix(" src=\"\(path)/") }, "\(path)")
+                #expect(page.text.range(of: #"\son[a-z]+="#, options: .regularExpression) == nil, "\(path)")
+                #expect(!page.text.contains("style=") && !page.text.contains("<style"), "\(path)")
+                for (file, type) in [(script, "text/javascript; charset=utf-8"), (stylesheet, "text/css; charset=utf-8")] {
+                    let reply = try await client.call(.get, "\(path)/\(file)")
+                    #expect(reply.status == .ok, "\(file)")
+                    #expect(reply.headers[.contentType] == type)
+                    #expect(reply.headers[.contentSecurityPolicy] == Self.policy)
+                    #expect(reply.text.count > 1000)
+                }
+                // The script keeps tokens in memory only and makes no markup of strings.
+                let code = try await client.call(.get, "\(path)/\(script)").text
+                for storage in [
+                    "localStorage.", "sessionStorage.", "document.cookie", "indexedDB.", "innerHTML", "outerHTML", "insertAdjacentHTML",
+                    "document.write",
+                ] {
+                    #expect(!code.contains(storage), "\(script) uses \(storage)")
+                }
+                for missing in ["\(path)/index.html", "\(path)/nope.js", "\(path)/..%2Fdocs.html"] {
+                    let reply = try await client.call(.get, missing)
+                    #expect(reply.status == .notFound, "\(missing)")
+                    #expect(reply.code == "not_found")
+                }
             }
         }
     }

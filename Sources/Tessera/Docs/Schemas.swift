@@ -21,7 +21,7 @@ enum Schemas {
         let media: [String] =
             switch name {
             case "HTML": ["text/html"]
-            case "ConsoleFile": ["text/javascript", "text/css"]
+            case "PageFile": ["text/javascript", "text/css"]
             case "Metrics": ["text/plain"]
             case "Image": ImageFormat.allCases.map(\.rawValue)
             case "AvatarUpload": ["multipart/form-data"]
@@ -190,6 +190,6 @@ enum Schemas {
             ("Metrics", ["type": "string", "description": "Prometheus text format"]),
             ("OpenAPI", ["type": "object", "description": "This document"]),
             ("HTML", ["type": "string"]),
-            ("ConsoleFile", ["type": "string"]),
+            ("PageFile", ["type": "string"]),
         ] + marketplace + balances + signIn
 }

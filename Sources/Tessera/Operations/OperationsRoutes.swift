@@ -7,18 +7,13 @@ struct OperationsRoutes: Sendable {
     let keys: SigningKeys
     /// The operations `/openapi.json` describes: every route, including those registered after these.
     let catalog: RouteCatalog
+    /// `/docs`: a page that reads `/openapi.json` and tries the calls (`Resources/docs/`).
+    let docs: PageFiles
 
     private struct Health: ResponseEncodable {
         let status: String
         var database: String?
     }
-
-    static let docsPage: String = {
-        guard let url = Bundle.module.url(forResource: "docs", withExtension: "html"),
-            let page = try? String(contentsOf: url, encoding: .utf8)
-        else { return "<!doctype html><title>Tessera API</title><p>See <a href=\"/openapi.json\">/openapi.json</a>.</p>" }
-        return page
-    }()
 
     func addRoutes(to routes: RouteTable) {
         routes.open(APIOperation(.get, "/health", "The process is up", tag: "Operations", responses: [(200, "Health")]), use: reportHealth)
@@ -33,6 +28,12 @@ struct OperationsRoutes: Sendable {
             use: describeAPI)
         routes.open(APIOperation(.get, "/metrics", "Prometheus metrics", tag: "Operations", responses: [(200, "Metrics")]), use: exportMetrics)
         routes.open(APIOperation(.get, "/docs", "A page to read and try the API", tag: "Operations", responses: [(200, "HTML")]), use: showDocs)
+        routes.open(
+            APIOperation(
+                .get, "/docs/{file}", "The documentation page's script and stylesheet", tag: "Operations",
+                parameters: [.init(name: "file", location: "path", schema: ["type": "string"], description: "docs.js or docs.css", required: true)],
+                responses: [(200, "PageFile"), (404, "Error")]),
+            use: serveDocsFile)
     }
 
     private func reportHealth(_ request: Request, context: AppRequestContext) async throws -> some ResponseGenerator {
@@ -60,9 +61,11 @@ struct OperationsRoutes: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: TesseraMetrics.registry.emitToBuffer())))
     }
 
-    private func showDocs(_ request: Request, context: AppRequestContext) async throws -> some ResponseGenerator {
-        Response(
-            status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-            body: .init(byteBuffer: ByteBuffer(string: Self.docsPage)))
+    private func showDocs(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try docs.page()
+    }
+
+    private func serveDocsFile(_ request: Request, context: AppRequestContext) async throws -> Response {
+        try docs.file(context)
     }
 }

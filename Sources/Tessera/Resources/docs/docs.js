@@ -1,102 +1,5 @@
-<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="color-scheme" content="light dark">
-<meta name="referrer" content="no-referrer">
-<title>API documentation</title>
-<style>
-:root{--bg:#fff;--fg:#1b1f24;--muted:#5b6472;--line:#d8dde3;--panel:#f5f7f9;--code:#eef1f4;--accent:#2557d6;--ok:#1a7f37;--warn:#9a6700;--err:#c0262d;
-  --get:#1f6feb;--post:#1a7f37;--put:#9a6700;--patch:#8250df;--delete:#c0262d;--other:#57606a;font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif}
-@media (prefers-color-scheme:dark){:root{--bg:#0f1216;--fg:#e3e7ec;--muted:#9aa4b1;--line:#2c333c;--panel:#161b21;--code:#1d242c;--accent:#7aa2ff;--ok:#3fb950;--warn:#d29922;--err:#f85149;
-  --get:#58a6ff;--post:#3fb950;--put:#d29922;--patch:#bc8cff;--delete:#ff7b72;--other:#8b949e}}
-*{box-sizing:border-box}
-body{margin:0;background:var(--bg);color:var(--fg);line-height:1.5}
-a{color:var(--accent)}
-:focus-visible{outline:2px solid var(--accent);outline-offset:2px}
-.skip{position:absolute;left:-999px}.skip:focus{left:1rem;top:1rem;background:var(--bg);padding:.5rem;z-index:10}
-header.top{border-bottom:1px solid var(--line);background:var(--panel)}
-.wrap{max-width:1100px;margin:0 auto;padding:1rem}
-h1{margin:0 0 .25rem;font-size:1.6rem}
-h2{font-size:1.3rem;margin:2rem 0 .5rem;padding-bottom:.25rem;border-bottom:1px solid var(--line)}
-h3{font-size:1.05rem;margin:0;display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;word-break:break-all}
-h4{font-size:.8rem;text-transform:uppercase;letter-spacing:.05em;color:var(--muted);margin:1rem 0 .35rem}
-h4 .ref{text-transform:none;letter-spacing:0;font-family:ui-monospace,Menlo,Consolas,monospace;color:var(--accent)}
-.version{font-size:.8rem;color:var(--muted);border:1px solid var(--line);border-radius:999px;padding:0 .5rem;vertical-align:middle}
-.desc{white-space:pre-line;color:var(--muted);margin:.25rem 0}
-.toolbar{display:flex;flex-wrap:wrap;gap:.75rem;align-items:end;margin-top:.75rem}
-.toolbar .field{flex:1 1 260px}
-label{display:block;font-size:.85rem;font-weight:600;margin-bottom:.2rem}
-input,textarea,button{font:inherit;color:inherit}
-input[type=text],input[type=password],input[type=search],textarea{width:100%;padding:.45rem .55rem;border:1px solid var(--line);border-radius:6px;background:var(--bg)}
-textarea{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.85rem;min-height:8rem;resize:vertical}
-button{padding:.45rem .9rem;border-radius:6px;border:1px solid var(--line);background:var(--panel);cursor:pointer}
-button.primary{background:var(--accent);border-color:var(--accent);color:#fff}
-@media (prefers-color-scheme:dark){button.primary{color:#0f1216}}
-button:disabled{opacity:.6;cursor:progress}
-.hint{font-size:.8rem;color:var(--muted);margin:.2rem 0 0}
-nav.toc ul{list-style:none;padding:0;margin:.5rem 0 0;display:flex;flex-wrap:wrap;gap:.4rem .9rem}
-article.op{border:1px solid var(--line);border-radius:8px;margin:.75rem 0;padding:.75rem 1rem;background:var(--bg)}
-.badge{display:inline-block;min-width:4.2em;text-align:center;font:700 .75rem/1.6 ui-monospace,Menlo,Consolas,monospace;color:#fff;border-radius:4px;padding:0 .4rem;background:var(--other)}
-@media (prefers-color-scheme:dark){.badge{color:#0f1216}}
-.m-get{background:var(--get)}.m-post{background:var(--post)}.m-put{background:var(--put)}.m-patch{background:var(--patch)}.m-delete{background:var(--delete)}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.9em}
-.path{font-family:ui-monospace,Menlo,Consolas,monospace;font-weight:600}
-.summary{color:var(--muted);font-weight:400;font-size:.95rem}
-.lock{font-size:.72rem;border:1px solid var(--warn);color:var(--warn);border-radius:999px;padding:0 .45rem}
-.tablewrap{overflow-x:auto}
-table{border-collapse:collapse;width:100%;font-size:.88rem}
-th,td{text-align:left;vertical-align:top;padding:.35rem .5rem;border-bottom:1px solid var(--line)}
-th{font-size:.75rem;color:var(--muted);font-weight:600}
-.req{color:var(--err);font-size:.75rem;font-weight:600}
-.type{color:var(--accent)}
-.note{color:var(--muted);font-size:.82rem;display:block}
-pre{background:var(--code);padding:.6rem .75rem;border-radius:6px;overflow:auto;font-size:.82rem;margin:.25rem 0;max-height:28rem}
-details>summary{cursor:pointer;font-weight:600}
-details.nested{margin-top:.3rem}details.nested>summary{font-weight:400;font-size:.82rem;color:var(--muted)}
-details.try{margin-top:1rem;border-top:1px dashed var(--line);padding-top:.6rem}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(220px,1fr));gap:.6rem;margin:.6rem 0}
-.result{margin-top:.75rem}
-.status{font-weight:700}.s2{color:var(--ok)}.s4{color:var(--warn)}.s5,.serr{color:var(--err)}
-dl.hdrs{display:grid;grid-template-columns:max-content 1fr;gap:.1rem .75rem;font-size:.82rem;margin:.3rem 0}
-dl.hdrs dt{color:var(--muted)}dl.hdrs dd{margin:0;word-break:break-all}
-.row{display:flex;gap:.5rem;flex-wrap:wrap;align-items:center}
-[hidden]{display:none!important}
-@media (max-width:600px){.wrap{padding:.75rem}article.op{padding:.6rem}h1{font-size:1.3rem}}
-</style>
-</head>
-<body>
-<a class="skip" href="#main">Skip to operations</a>
-<header class="top">
-  <div class="wrap">
-    <h1><span id="title">API documentation</span> <span id="version" class="version" hidden></span></h1>
-    <p id="description" class="desc"></p>
-    <div class="toolbar">
-      <div class="field">
-        <label for="token">Bearer token</label>
-        <input id="token" type="password" autocomplete="off" spellcheck="false" placeholder="Paste an access token (JWT)">
-        <p id="token-status" class="hint" aria-live="polite">No token set. Kept in this tab only (sessionStorage).</p>
-      </div>
-      <div class="row">
-        <button type="button" id="token-show" aria-pressed="false">Show</button>
-        <button type="button" id="token-clear">Clear</button>
-      </div>
-      <div class="field">
-        <label for="filter">Filter operations</label>
-        <input id="filter" type="search" placeholder="path, method or summary">
-      </div>
-    </div>
-    <nav class="toc" aria-label="Tags"><ul id="toc"></ul></nav>
-  </div>
-</header>
-<main id="main" class="wrap" tabindex="-1">
-  <p id="loading" aria-live="polite">Loading <code>/openapi.json</code>…</p>
-</main>
-<script>
 "use strict";
 (function () {
-  const TOKEN_KEY = "tessera.docs.bearer";
   const METHODS = ["get", "put", "post", "delete", "options", "head", "patch", "trace"];
   const INTERESTING = ["content-type", "location", "www-authenticate", "retry-after", "allow", "cache-control",
     "x-request-id", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"];
@@ -246,7 +149,7 @@ dl.hdrs dt{color:var(--muted)}dl.hdrs dd{margin:0;word-break:break-all}
   const tokenInput = document.getElementById("token");
   const tokenStatus = document.getElementById("token-status");
   function describeToken(t) {
-    if (!t) return "No token set. Kept in this tab only (sessionStorage).";
+    if (!t) return "No token set. Kept in this page only: a reload forgets it.";
     try {
       const p = JSON.parse(atob(t.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
       if (typeof p.exp === "number") {
@@ -256,13 +159,15 @@ dl.hdrs dt{color:var(--muted)}dl.hdrs dd{margin:0;word-break:break-all}
     } catch (_) { /* not a JWT we can read; that's fine */ }
     return "Token set.";
   }
+  // In this function's memory only: no storage another script on the origin could read.
+  let token = "";
   function setToken(t) {
     t = (t || "").trim();
-    if (t) sessionStorage.setItem(TOKEN_KEY, t); else sessionStorage.removeItem(TOKEN_KEY);
+    token = t;
     if (tokenInput.value.trim() !== t) tokenInput.value = t;
     tokenStatus.textContent = describeToken(t);
   }
-  const getToken = () => (sessionStorage.getItem(TOKEN_KEY) || "").trim();
+  const getToken = () => token;
   tokenInput.addEventListener("input", () => setToken(tokenInput.value));
   document.getElementById("token-clear").addEventListener("click", () => setToken(""));
   document.getElementById("token-show").addEventListener("click", (e) => {
@@ -322,9 +227,9 @@ dl.hdrs dt{color:var(--muted)}dl.hdrs dd{margin:0;word-break:break-all}
     const result = h("div", { class: "result", "aria-live": "polite" });
     const form = h("form", { novalidate: null },
       inputs.length ? h("div", { class: "grid" }, inputs.map(({ p, el }) => h("div", null,
-        h("label", { for: el.id }, p.name, " ", h("span", { class: "note", style: "display:inline" }, "(" + p.in + (p.required || p.in === "path" ? ", required" : "") + ")")), el))) : null,
+        h("label", { for: el.id }, p.name, " ", h("span", { class: "note inline" }, "(" + p.in + (p.required || p.in === "path" ? ", required" : "") + ")")), el))) : null,
       textarea ? [h("label", { for: textarea.id }, "Request body (" + body.type + ")"), textarea] : null,
-      h("div", { class: "row", style: "margin-top:.6rem" }, sendBtn,
+      h("div", { class: "row send" }, sendBtn,
         needsAuth(op) ? h("span", { class: "hint" }, "Sends the bearer token from the top of the page, if set.") : null),
       result);
     form.addEventListener("submit", async (e) => {
@@ -450,6 +355,3 @@ dl.hdrs dt{color:var(--muted)}dl.hdrs dd{margin:0;word-break:break-all}
         h("p", { class: "serr", role: "alert" }, "Could not load /openapi.json: " + (err && err.message ? err.message : String(err))));
     });
 })();
-</script>
-</body>
-</html>
