@@ -197,6 +197,18 @@ class Walk:
         assert not d.find_element(By.ID, "nav").is_displayed()
         self.step("a reload asks to sign in again")
 
+        # A supervisor sees what the supervisor role allows: the RBAC catalogue, nothing else.
+        d.find_element(By.NAME, "login").send_keys(a.supervisor)
+        d.find_element(By.NAME, "password").send_keys(a.password)
+        d.find_element(By.CSS_SELECTOR, "#signin-form button[type=submit]").click()
+        self.visible("#nav a", "the sections after the supervisor signs in")
+        sections = [link.text for link in d.find_elements(By.CSS_SELECTOR, "#nav a")]
+        assert sections == ["Roles & permissions"], f"a supervisor was offered {sections}"
+        assert "Permissions" in self.loaded(), "the supervisor's first page is not the catalogue"
+        d.find_element(By.ID, "sign-out").click()
+        self.visible("#signin-form", "the sign-in form after signing out")
+        self.step("a supervisor sees the catalogue only; signing out")
+
         # The API documentation page works under the same policy.
         d.get(f"{a.base}/docs")
         self.wait(lambda d: len(d.find_elements(By.CSS_SELECTOR, "article.op")) > 50, "the documented operations")
@@ -210,7 +222,7 @@ class Walk:
 
 def main():
     parser = argparse.ArgumentParser()
-    for name in ("base", "login", "password", "accept", "reject", "reason", "user", "service", "expect-real", "markup-name"):
+    for name in ("base", "login", "password", "accept", "reject", "reason", "user", "service", "expect-real", "markup-name", "supervisor"):
         parser.add_argument(f"--{name}", required=True)
     parser.add_argument("--screenshots")
     args = parser.parse_args()

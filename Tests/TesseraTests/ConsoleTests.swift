@@ -57,6 +57,7 @@ struct ConsoleTests {
         let app = try await TestApp.make(database, ["REGISTRATION": "approval"])
         try await app.run(.live) { client in
             _ = try await rbacMember(app, client, "root@example.com", roles: ["admin"])
+            _ = try await rbacMember(app, client, "sue@example.com", roles: ["supervisor"])
             let admin = try #require(try await client.login("root@example.com", goodPassword).string("access"))
             let (carl, service) = try await Self.market(app, client)
             for email in ["dana@example.com", "eve@example.com"] {
@@ -70,6 +71,7 @@ struct ConsoleTests {
                 "--base", "http://127.0.0.1:\(try #require(client.port))", "--login", "root@example.com", "--password", goodPassword,
                 "--accept", "dana@example.com", "--reject", "eve@example.com", "--reason", "Not one of our customers",
                 "--user", "carl@example.com", "--service", service, "--expect-real", "120.00", "--markup-name", Self.markupName,
+                "--supervisor", "sue@example.com",
             ])
             #expect(walk["ok"] as? Bool == true, "the browser walk failed: \(walk)")
 

@@ -37,8 +37,8 @@ public struct TesseraServer: Sendable {
     let legacyRefresh: SimpleJWTRefresh?
     /// Plain HTTP/1.1 behind a proxy, or TLS with HTTP/2 offered by ALPN (`TLS_CERT`, `TLS_KEY`).
     let server: HTTPServerBuilder
-    let console: ConsoleRoutes
-    let docs: PageFiles
+    /// `/docs` and `/admin`.
+    let pages: [PageFiles]
 
     public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
         let server: HTTPServerBuilder =
@@ -140,7 +140,7 @@ public struct TesseraServer: Sendable {
             balances: balances, secretBox: secretBox, phoneSignIn: phoneSignIn, twoFactor: twoFactor, social: social,
             legacyRefresh: settings.djangoSecretKey.map {
                 SimpleJWTRefresh(secretKey: $0, database: database, users: users, gate: gate, clock: clock)
-            }, server: server, console: try ConsoleRoutes(), docs: try PageFiles(folder: "docs", script: "docs.js", stylesheet: "docs.css"))
+            }, server: server, pages: [try PageFiles.docs(), try PageFiles.console()])
     }
 
     /// Migrates and loads the signing keys; runs before the server accepts connections, and
@@ -168,8 +168,8 @@ public struct TesseraServer: Sendable {
         if let throttle = settings.server.throttle {
             router.add(middleware: ThrottleMiddleware(limiter: limiter, limit: throttle))
         }
-        OperationsRoutes(database: database, keys: keys, catalog: routes.catalog, docs: docs).addRoutes(to: routes)
-        console.addRoutes(to: routes)
+        OperationsRoutes(database: database, keys: keys, catalog: routes.catalog).addRoutes(to: routes)
+        for page in pages { page.addRoutes(to: routes) }
         accounts.addRoutes(to: routes)
         sessions.addRoutes(to: routes, legacyRefresh: legacyRefresh)
         recovery.addRoutes(to: routes)

@@ -1,14 +1,12 @@
 import Foundation
 import Hummingbird
 
-/// Health, readiness, published keys and the API's own documentation.
+/// Health, readiness, metrics, published keys and the OpenAPI document.
 struct OperationsRoutes: Sendable {
     let database: any Database
     let keys: SigningKeys
     /// The operations `/openapi.json` describes: every route, including those registered after these.
     let catalog: RouteCatalog
-    /// `/docs`: a page that reads `/openapi.json` and tries the calls (`Resources/docs/`).
-    let docs: PageFiles
 
     private struct Health: ResponseEncodable {
         let status: String
@@ -27,13 +25,6 @@ struct OperationsRoutes: Sendable {
             APIOperation(.get, "/openapi.json", "This API's OpenAPI 3.1 document", tag: "Operations", responses: [(200, "OpenAPI")]),
             use: describeAPI)
         routes.open(APIOperation(.get, "/metrics", "Prometheus metrics", tag: "Operations", responses: [(200, "Metrics")]), use: exportMetrics)
-        routes.open(APIOperation(.get, "/docs", "A page to read and try the API", tag: "Operations", responses: [(200, "HTML")]), use: showDocs)
-        routes.open(
-            APIOperation(
-                .get, "/docs/{file}", "The documentation page's script and stylesheet", tag: "Operations",
-                parameters: [.init(name: "file", location: "path", schema: ["type": "string"], description: "docs.js or docs.css", required: true)],
-                responses: [(200, "PageFile"), (404, "Error")]),
-            use: serveDocsFile)
     }
 
     private func reportHealth(_ request: Request, context: AppRequestContext) async throws -> some ResponseGenerator {
@@ -61,11 +52,4 @@ struct OperationsRoutes: Sendable {
             body: .init(byteBuffer: ByteBuffer(bytes: TesseraMetrics.registry.emitToBuffer())))
     }
 
-    private func showDocs(_ request: Request, context: AppRequestContext) async throws -> Response {
-        try docs.page()
-    }
-
-    private func serveDocsFile(_ request: Request, context: AppRequestContext) async throws -> Response {
-        try docs.file(context)
-    }
 }

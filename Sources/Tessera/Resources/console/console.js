@@ -620,7 +620,10 @@ async function show(options) {
   }
   const [path, query] = location.hash.split("?");
   const route = routes.find(([pattern]) => pattern.test(path));
-  if (!route) {
+  // A location this account may not see (a link, or another operator's page before a reload) leads
+  // to its first section, not to a refused call.
+  const section = route && sections.find(([name]) => name === route[2]);
+  if (!route || !section[2]()) {
     drawChrome("");
     main().replaceChildren(h("h1", {}, "Nothing to administer"),
       h("p", {}, "This account holds none of the permissions the console's pages need."));
@@ -636,7 +639,10 @@ async function show(options) {
       main().dataset.view = location.hash;
     }
   } catch (error) {
-    if (turn === drawing && session.signedIn) main().replaceChildren(h("h1", {}, "Could not load this page"), h("p", { class: "note error" }, describe(error)));
+    if (turn === drawing && session.signedIn) {
+      main().replaceChildren(h("h1", {}, "Could not load this page"), h("p", { class: "note error" }, describe(error)));
+      main().dataset.view = location.hash;
+    }
   } finally {
     main().removeAttribute("aria-busy");
   }
