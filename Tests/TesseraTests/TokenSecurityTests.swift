@@ -2,6 +2,7 @@ import Crypto
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import JWTKit
 import Logging
 import Testing
 
@@ -327,6 +328,27 @@ struct TokenSecurityTests {
                 #expect(publicKey.isValidSignature(signature, for: Data(token.signingInput.utf8)), "JWKS key does not verify the token")
             }
         }
+    }
+
+    @Test("the JSON Tessera writes for claims and headers itself reads back exactly, whatever the strings hold")
+    func tokenJSONReadsBack() throws {
+        let awkward = ["plain", "quote \" and \\ backslash", "tab\tnew\nline\r\u{0}\u{1F}\u{7F}", "/slash", "Ünïcödé ✓ 🎟️", ""]
+        for text in awkward {
+            for roles in [nil, [], ["admin", text]] as [[String]?] {
+                let claims = TokenClaims(
+                    iss: text, aud: text + "-aud", sub: text, user_id: "u", sid: "s", jti: text, iat: -5, exp: Int.max, token_type: .refresh,
+                    roles: roles)
+                let written = try TokenJSON().encode(claims)
+                #expect(try JSONDecoder().decode(TokenClaims.self, from: written) == claims, "\(text.debugDescription) \(String(describing: roles))")
+            }
+            let header = JWTHeader(fields: ["alg": .string("ES256"), "typ": .string("JWT"), "kid": .string(text)])
+            let object = try #require(try JSONSerialization.jsonObject(with: TokenJSON().encode(header)) as? [String: String])
+            #expect(object == ["alg": "ES256", "typ": "JWT", "kid": text])
+        }
+        // A header with more than strings goes to JWTKit's own encoder.
+        let mixed = JWTHeader(fields: ["alg": .string("ES256"), "x5c": .array([.string("a")])])
+        let object = try #require(try JSONSerialization.jsonObject(with: TokenJSON().encode(mixed)) as? [String: Any])
+        #expect(object["x5c"] as? [String] == ["a"])
     }
 
     // MARK: Issuer, audience and algorithm are the deployment's own

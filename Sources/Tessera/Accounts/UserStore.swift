@@ -130,8 +130,7 @@ struct UserStore: Sendable {
 
     /// A user with its role codes, in one query: what `/me`, a refresh and the admin views answer with.
     func withRoles(_ id: UUID, _ db: any SQLDatabase) async throws -> UserResponse? {
-        try await db.select().columns(Self.withRolesColumns).from("users").where("id", .equal, SQLBind(id)).first()
-            .map(UserResponse.init(row:))
+        try await db.run(WithRoles.self, id).first.map(UserResponse.init(row:))
     }
 
     /// `withRoles` answered from the cache when it can: what `/me` and a refresh show.
@@ -140,13 +139,15 @@ struct UserStore: Sendable {
     }
 
     /// The user columns and `roles`, the user's role codes joined by commas (codes cannot hold one).
-    static let withRolesColumns: [any SQLExpression] =
-        User.columns.map { SQLColumn($0) } + [
-            SQLAlias(
-                SQLRaw(
-                    "(SELECT string_agg(r.code_name, ',' ORDER BY r.code_name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = users.id)"
-                ), as: SQLIdentifier("roles"))
-        ]
+    static let withRolesSQL =
+        User.columns.joined(separator: ", ")
+        + ", (SELECT string_agg(r.code_name, ',' ORDER BY r.code_name) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = users.id) AS roles"
+    static let withRolesColumns: [any SQLExpression] = [SQLRaw(withRolesSQL)]
+
+    /// `$1` the user.
+    private enum WithRoles: FixedStatement {
+        static let sql = "SELECT \(UserStore.withRolesSQL) FROM users WHERE id = $1"
+    }
 
     /// One page of users matching `filter`, newest first, and how many match.
     func list(_ filter: UserAdministration.Filter, page: PageRequest, _ db: any SQLDatabase) async throws -> (Int, [UserResponse]) {
@@ -179,21 +180,31 @@ struct UserStore: Sendable {
     }
 
     func find(_ login: LoginName, _ db: any SQLDatabase) async throws -> User? {
-        let query = db.select().columns(User.columns.map { SQLColumn($0) }).from("users")
+        let rows: [any SQLRow]
         switch login {
-        case .email(let key):
-            query.where("email_key", .equal, SQLBind(key))
-        case .username(let key):
-            query.where("username_key", .equal, SQLBind(key))
-        case .phoneOrUsername(let phone, let key):
-            query.where("phone", .equal, SQLBind(phone.e164)).orWhere("username_key", .equal, SQLBind(key))
+        case .email(let key): rows = try await db.run(ByEmail.self, key)
+        case .username(let key): rows = try await db.run(ByUsername.self, key)
+        case .phoneOrUsername(let phone, let key): rows = try await db.run(ByPhoneOrUsername.self, phone.e164, key)
         }
+        let users = try rows.map(User.init(row:))
         // A phone and a username may name two accounts; the phone wins.
-        let users = try await query.limit(2).all().map(User.init(row:))
         if case .phoneOrUsername(let phone, _) = login, users.count > 1 {
             return users.first { $0.phone == phone.e164 }
         }
         return users.first
+    }
+
+    /// The statements a sign-in finds its account with, `$1` the key (`$2` the username key).
+    private enum ByEmail: FixedStatement {
+        static let sql = "SELECT \(User.columns.joined(separator: ", ")) FROM users WHERE email_key = $1"
+    }
+
+    private enum ByUsername: FixedStatement {
+        static let sql = "SELECT \(User.columns.joined(separator: ", ")) FROM users WHERE username_key = $1"
+    }
+
+    private enum ByPhoneOrUsername: FixedStatement {
+        static let sql = "SELECT \(User.columns.joined(separator: ", ")) FROM users WHERE phone = $1 OR username_key = $2 LIMIT 2"
     }
 
     /// The user, their row held until the transaction ends (SQLite: the writer already is).
@@ -257,9 +268,26 @@ struct UserStore: Sendable {
         try await db.update("users").set("password_hash", to: SQLBind(hash)).where("id", .equal, SQLBind(id)).run()
     }
 
-    func recordLogin(_ id: UUID, at now: Date, _ db: any SQLDatabase) async throws {
-        try await db.update("users").set("last_login", to: SQLBind(now)).where("id", .equal, SQLBind(id)).run()
-        try await cache.signedIn(id, at: now, db)
+    /// A sign-in of `id`: the user as they are now with their roles, their row lock held to the
+    /// end of the transaction (SQLite: the writer already is), and whether they have a second factor.
+    /// `last_login` moves to `now`, unless `unlessSecondFactor` and they have one: then the sign-in
+    /// is not over until the second step.
+    func signIn(_ id: UUID, at now: Date, unlessSecondFactor: Bool, _ db: any SQLDatabase) async throws -> (
+        user: UserResponse, secondFactor: Bool
+    )? {
+        guard let row = try await db.run(SignIn.self, now, id, unlessSecondFactor).first else { return nil }
+        let secondFactor = try row.decode(column: "second_factor", as: Bool.self)
+        if !(secondFactor && unlessSecondFactor) { try await cache.signedIn(id, at: now, db) }
+        return (try UserResponse(row: row), secondFactor)
+    }
+
+    /// `$1` now, `$2` the user, `$3` whether a second factor, if the user has one, is still to come.
+    private enum SignIn: FixedStatement {
+        static let sql = """
+            UPDATE users SET last_login = CASE WHEN $3 AND \(TwoFactorStore.isOnSQL) THEN last_login ELSE $1 END
+            WHERE id = $2
+            RETURNING \(UserStore.withRolesSQL), \(TwoFactorStore.isOnSQL) AS second_factor
+            """
     }
 
     /// The user's RBAC role codes, sorted.

@@ -71,7 +71,7 @@ public struct TesseraServer: Sendable {
         let lockout = LoginLockout(database: database, clock: clock, policy: settings.abuse.lockout, enabled: settings.abuse.rateLimits)
         let factors = TwoFactorStore()
         let gate = SignInGate(
-            database: database, users: users, sessions: sessions, factors: factors, oneTimeTokens: recovery.tokens, audit: audit, clock: clock)
+            database: database, users: users, sessions: sessions, oneTimeTokens: recovery.tokens, audit: audit, clock: clock)
         let phoneSignIn = PhoneSignIn(
             database: database, users: users, codes: PhoneCodes(dialect: database.dialect, box: secretBox), outbox: mail.outbox,
             limiter: limiter, gate: gate, audit: audit, accounts: settings.accounts, smsRateLimit: settings.signIn.smsRateLimit, clock: clock)

@@ -27,13 +27,14 @@ struct AuditLog: Sendable {
 
     func record(_ event: AuditEvent, _ db: any SQLDatabase) async throws {
         let detail = String(decoding: try JSONCoding.encoder.encode(event.detail), as: UTF8.self)
-        try await db.insert(into: "audit_events")
-            .columns("id", "at", "event", "user_id", "actor_id", "ip_address", "user_agent", "detail")
-            .values(
-                SQLBind(UUID()), SQLBind(clock.now()), SQLBind(event.event), SQLBind(event.userID), SQLBind(event.actorID),
-                SQLBind(event.client?.ipAddress ?? ""), SQLBind(event.client?.userAgent ?? ""), SQLBind(detail)
-            )
-            .run()
+        try await db.run(
+            Insert.self, UUID(), clock.now(), event.event, event.userID, event.actorID, event.client?.ipAddress ?? "", event.client?.userAgent ?? "",
+            detail)
+    }
+
+    private enum Insert: FixedStatement {
+        static let sql =
+            "INSERT INTO audit_events (id, at, event, user_id, actor_id, ip_address, user_agent, detail) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
     }
 
     /// For events with no transaction of their own, such as a failed login.

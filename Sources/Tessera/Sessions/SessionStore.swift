@@ -7,14 +7,16 @@ struct SessionStore: Sendable {
     let revocations: Revocations
 
     func insert(_ session: SessionRecord, _ db: any SQLDatabase) async throws {
-        try await db.insert(into: "sessions")
-            .columns(SessionRecord.columns)
-            .values(
-                SQLBind(session.id), SQLBind(session.userID), SQLBind(session.createdAt), SQLBind(session.lastUsedAt),
-                SQLBind(session.expiresAt), SQLBind(session.revokedAt), SQLBind(session.ipAddress), SQLBind(session.userAgent),
-                SQLBind(session.refreshJTI), SQLBind(session.previousRefreshJTI), SQLBind(session.rotatedAt)
-            )
-            .run()
+        try await db.run(
+            Insert.self, session.id, session.userID, session.createdAt, session.lastUsedAt, session.expiresAt, session.revokedAt,
+            session.ipAddress, session.userAgent, session.refreshJTI, session.previousRefreshJTI, session.rotatedAt)
+    }
+
+    /// `$1`… the columns in `SessionRecord.columns`' order.
+    private enum Insert: FixedStatement {
+        static let sql =
+            "INSERT INTO sessions (\(SessionRecord.columns.joined(separator: ", "))) VALUES ("
+            + (1...SessionRecord.columns.count).map { "$\($0)" }.joined(separator: ", ") + ")"
     }
 
     /// The session, locked against concurrent rotation when `forUpdate` (inside a transaction).
@@ -29,23 +31,22 @@ struct SessionStore: Sendable {
     /// first matches. `nil` when it did not rotate. Only the two columns the new pair needs and
     /// this query does not already know come back: `rotated_at` as the database stored it (so the
     /// token signed now is the one a replay within the grace signs again from the row). The hottest
-    /// write, so its text is written out rather than built (SQLKit's builder cost 5% of a refresh).
+    /// write, so a `FixedStatement`: PostgreSQL plans it once per connection.
     func rotate(_ id: UUID, of userID: UUID, from jti: String, at now: Date, _ db: any SQLDatabase) async throws -> SessionRotation? {
         let next = UUID().uuidString.lowercased()
-        guard
-            let row = try await db.raw(
-                """
-                UPDATE sessions SET previous_refresh_jti = refresh_jti, refresh_jti = \(bind: next), rotated_at = \(bind: now),
-                    last_used_at = \(bind: now)
-                WHERE id = \(bind: id) AND user_id = \(bind: userID) AND refresh_jti = \(bind: jti) AND revoked_at IS NULL
-                    AND expires_at > \(bind: now)
-                RETURNING expires_at, rotated_at
-                """
-            ).first()
-        else { return nil }
+        guard let row = try await db.run(Rotate.self, next, now, id, userID, jti).first else { return nil }
         return SessionRotation(
             id: id, userID: userID, expiresAt: try row.decode(column: "expires_at", as: Date.self), refreshJTI: next,
             rotatedAt: try row.decode(column: "rotated_at", as: Date.self))
+    }
+
+    /// `$1` the new refresh `jti`, `$2` now, `$3` the session, `$4` its user, `$5` the `jti` presented.
+    private enum Rotate: FixedStatement {
+        static let sql = """
+            UPDATE sessions SET previous_refresh_jti = refresh_jti, refresh_jti = $1, rotated_at = $2, last_used_at = $2
+            WHERE id = $3 AND user_id = $4 AND refresh_jti = $5 AND revoked_at IS NULL AND expires_at > $2
+            RETURNING expires_at, rotated_at
+            """
     }
 
     /// Live sessions of a user, newest first, one page of them, and how many there are.

@@ -7,7 +7,6 @@ struct SignInGate: Sendable {
     let database: any Database
     let users: UserStore
     let sessions: SessionService
-    let factors: TwoFactorStore
     let oneTimeTokens: OneTimeTokens
     let audit: AuditLog
     let clock: WallClock
@@ -33,32 +32,40 @@ struct SignInGate: Sendable {
             throw APIError.accountDisabled
         }
         let now = clock.now()
-        if !secondFactor, try await database.read({ db in try await self.factors.isOn(user.id, db) }) {
-            let token = try await database.transaction { db in
-                if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
-                try await self.audit.record(AuditEvent("login.mfa_required", user: user.id, client: client, detail: ["method": method]), db)
-                return try await self.oneTimeTokens.issue(.mfa, for: user.id, email: nil, ttl: Self.mfaTokenLifetime, at: now, db)
-            }
-            throw APIError.mfaRequired(token)
-        }
-        let (session, signedIn) = try await database.transaction { db in
-            // The UPDATE takes the user's row lock (SQLite: the writer) before the status is read
-            // again: an account disabled while the hash ran is refused, and a disable that comes
+        let admission: Admission = try await database.transaction { db in
+            // The UPDATE takes the user's row lock (SQLite: the writer) and answers with the row as
+            // it is then: an account disabled while the hash ran is refused, and a disable that comes
             // after waits for this sign-in and then ends its session with the others.
-            try await self.users.recordLogin(user.id, at: now, db)
-            guard let current = try await self.users.withRoles(user.id, db), current.user.status == .active else { throw APIError.accountDisabled }
+            guard let (current, hasSecondFactor) = try await self.users.signIn(user.id, at: now, unlessSecondFactor: !secondFactor, db),
+                current.user.status == .active
+            else { throw APIError.accountDisabled }
             if let newHash { try await self.users.setPasswordHash(newHash, for: user.id, db) }
+            if hasSecondFactor && !secondFactor {
+                try await self.audit.record(AuditEvent("login.mfa_required", user: user.id, client: client, detail: ["method": method]), db)
+                return .secondStep(try await self.oneTimeTokens.issue(.mfa, for: user.id, email: nil, ttl: Self.mfaTokenLifetime, at: now, db))
+            }
             try await spending?(db)
             var detail = ["method": method]
             if newHash != nil { detail["rehashed"] = "true" }
             if created { detail["created"] = "true" }
             try await self.audit.record(AuditEvent("login.succeeded", user: user.id, client: client, detail: detail), db)
-            return (try await self.sessions.open(for: user, client: client, db), current)
+            return .signedIn(try await self.sessions.open(for: user, client: client, db), current)
         }
-        TesseraMetrics.loginsSucceeded.increment()
-        var grant = try await sessions.grant(signedIn.user, roles: signedIn.roles, session: session)
-        grant.created = created ? true : nil
-        return grant
+        switch admission {
+        case .secondStep(let token):
+            throw APIError.mfaRequired(token)
+        case .signedIn(let session, let signedIn):
+            TesseraMetrics.loginsSucceeded.increment()
+            var grant = try await sessions.grant(signedIn.user, roles: signedIn.roles, session: session)
+            grant.created = created ? true : nil
+            return grant
+        }
+    }
+
+    private enum Admission: Sendable {
+        /// The account has a second factor: this token lets the second step finish the sign-in.
+        case secondStep(String)
+        case signedIn(SessionRecord, UserResponse)
     }
 
     func failed(_ user: User?, reason: String, method: String, client: ClientInfo) async throws {

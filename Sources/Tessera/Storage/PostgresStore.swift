@@ -6,7 +6,7 @@ import SQLKit
 import ServiceLifecycle
 import Synchronization
 
-/// PostgreSQL through PostgresNIO's pooled `PostgresClient`; SQLKit runs over each borrowed connection.
+/// PostgreSQL through PostgresNIO's pooled `PostgresClient`; SQLKit (and `FixedStatement`) runs over each borrowed connection.
 final class PostgresStore: Database {
     let dialect = SQLDialect.postgres
     private let client: PostgresClient
@@ -43,14 +43,14 @@ final class PostgresStore: Database {
     func read<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await mapErrors {
             try await self.withConnection { connection in
-                try await body(connection.sql(queryLogLevel: nil))
+                try await body(PostgresSQL(connection))
             }
         }
     }
 
     func transaction<R: Sendable>(_ body: @escaping @Sendable (any SQLDatabase) async throws -> R) async throws -> R {
         try await mapErrors {
-            try await self.withConnection { connection in try await connection.sql(queryLogLevel: nil).transaction(begin: "BEGIN", body) }
+            try await self.withConnection { connection in try await PostgresSQL(connection).transaction(begin: "BEGIN", body) }
         }
     }
 
@@ -85,8 +85,12 @@ final class PostgresStore: Database {
 
     func notifyOthers(_ channel: String, _ payloads: [String], _ db: any SQLDatabase) async throws {
         for payload in payloads {
-            try await db.raw("SELECT pg_notify(\(bind: channel), \(bind: origin + payload))").run()
+            try await db.run(Notify.self, channel, origin + payload)
         }
+    }
+
+    private enum Notify: FixedStatement {
+        static let sql = "SELECT pg_notify($1, $2)"
     }
 
     /// Holds one pooled connection for as long as it listens. A connection can die without a word

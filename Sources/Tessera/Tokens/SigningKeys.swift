@@ -180,7 +180,7 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
     private static func loadKeys(algorithm: Settings.JWTAlgorithm, secret: String?, database: any Database) async throws -> Loaded {
         if algorithm == .hs256, let secret {
             let kid = "hs-" + SHA256.hash(data: Data(secret.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
-            let collection = JWTKeyCollection()
+            let collection = JWTKeyCollection(defaultJWTSerializer: DefaultJWTSerializer(jsonEncoder: TokenJSON()))
             await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
             return Loaded(collection: collection, activeKid: kid, kids: [kid], jwks: ["keys": []])
         }
@@ -190,7 +190,7 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
             rows = try await storedKeys(algorithm, database: database)
         }
         guard let newest = rows.first else { throw JWTError.generic(identifier: "keys", reason: "no signing key could be stored") }
-        let collection = JWTKeyCollection()
+        let collection = JWTKeyCollection(defaultJWTSerializer: DefaultJWTSerializer(jsonEncoder: TokenJSON()))
         var published: [JSON] = []
         for (kid, material) in rows {
             published.append(try await add(algorithm, kid: kid, material: material, to: collection))

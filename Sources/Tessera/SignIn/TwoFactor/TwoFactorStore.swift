@@ -21,6 +21,9 @@ struct TwoFactorStore: Sendable {
             lastStep: try row.decode(column: "last_step", as: Int64.self))
     }
 
+    /// Whether signing in needs a second factor, as a condition on a row of `users`.
+    static let isOnSQL = "EXISTS (SELECT 1 FROM totp_factors f WHERE f.user_id = users.id AND f.confirmed_at IS NOT NULL)"
+
     /// Whether signing in needs a second factor.
     func isOn(_ userID: UUID, _ db: any SQLDatabase) async throws -> Bool {
         try await db.select().column("user_id").from("totp_factors").where("user_id", .equal, SQLBind(userID))
