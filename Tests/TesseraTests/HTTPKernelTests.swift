@@ -195,6 +195,29 @@ struct HTTPKernelTests {
             #expect(answers[0].headers[.contentSecurityPolicy] == nil, "JSON needs no page policy")
         }
     }
+
+    // MARK: JSON output
+
+    @Test("a sign-in's answer, written directly, is byte for byte what the JSON encoder writes, whatever the account holds")
+    func grantJSONMatchesTheEncoder() throws {
+        let awkward = ["plain", "quote \" and \\ backslash", "\u{8}\u{C}\n\r\t\u{0}\u{1F}\u{7F}", "a/b </script>", "Ünïcödé ✓ 🎟️", ""]
+        let instants = [Date(timeIntervalSince1970: 1_764_672_000), Date(timeIntervalSince1970: 1_764_672_000.999_9), Date(timeIntervalSince1970: 0)]
+        for (index, text) in awkward.enumerated() {
+            var user = User(
+                email: index % 2 == 0 ? "\(text)@example.com" : nil, phone: index % 3 == 0 ? "+79187020987" : nil, username: text,
+                passwordHash: "x", firstName: text, lastName: text, middleName: "", kind: index % 2 == 0 ? .client : .specialist,
+                status: .active, dateJoined: instants[index % instants.count])
+            user.lastLogin = index % 2 == 0 ? nil : instants[(index + 1) % instants.count]
+            user.emailVerified = index % 2 == 0
+            for created in [nil, true] as [Bool?] {
+                let grant = SessionService.Grant(
+                    access: text, refresh: "r." + text, expires_in: 900, refresh_expires_in: index * 86_400,
+                    user: UserResponse(user: user, roles: index == 0 ? [] : ["admin", text]), created: created)
+                let expected = String(decoding: try JSONCoding.encoder.encode(grant), as: UTF8.self)
+                #expect(grant.json.closed == expected)
+            }
+        }
+    }
 }
 
 // MARK: - Helpers

@@ -66,7 +66,7 @@ struct LoginLockout: Sendable {
 
     func recordSuccess(_ key: String) async throws {
         guard enabled else { return }
-        try await database.transaction { db in
+        try await database.write { db in
             try await db.delete(from: "login_failures").where("login_key", .equal, SQLBind(key)).run()
         }
     }

@@ -23,7 +23,8 @@ struct RateLimiter: Sendable {
         guard enabled, let limit else { return }
         let now = clock.now()
         let stale = now.addingTimeInterval(-limit.window)
-        let (hits, start) = try await database.transaction { db in
+        // One upsert, atomic by itself: no BEGIN/COMMIT round trips on every limited request.
+        let (hits, start) = try await database.write { db in
             let row = try await db.raw(
                 """
                 INSERT INTO rate_limit_windows (bucket, window_start, hits) VALUES (\(bind: bucket), \(bind: now), 1)

@@ -145,4 +145,22 @@ public struct UserResponse: ResponseEncodable, Sendable {
         case id, email, phone, username, first_name, last_name, middle_name, role, roles, status, email_verified, phone_verified,
             date_joined, last_login
     }
+
+    /// The members `encode(to:)` writes, in the sorted order `JSONCoding.encoder` writes them.
+    func write(_ json: inout JSONObjectWriter) {
+        json.member("date_joined", user.dateJoined)
+        json.member("email", user.email)
+        json.member("email_verified", user.emailVerified)
+        json.member("first_name", user.firstName)
+        json.member("id", user.id.uuidString.lowercased())
+        json.member("last_login", user.lastLogin)
+        json.member("last_name", user.lastName)
+        json.member("middle_name", user.middleName)
+        json.member("phone", user.phone)
+        json.member("phone_verified", user.phoneVerified)
+        json.member("role", user.kind.rawValue)
+        json.member("roles", roles)
+        json.member("status", user.status.rawValue)
+        json.member("username", user.username)
+    }
 }

@@ -39,7 +39,7 @@ struct AuditLog: Sendable {
 
     /// For events with no transaction of their own, such as a failed login.
     func record(_ event: AuditEvent) async throws {
-        try await database.transaction { db in try await self.record(event, db) }
+        try await database.write { db in try await self.record(event, db) }
     }
 
     struct Entry: Encodable, Sendable {

@@ -16,7 +16,7 @@ public struct SessionService: Sendable {
     let logger: Logger
 
     /// What a successful login or refresh returns (SPEC §4).
-    struct Grant: Encodable, Sendable, ResponseEncodable {
+    struct Grant: Encodable, Sendable, ResponseGenerator {
         let access: String
         let refresh: String
         let token_type = "Bearer"
@@ -25,6 +25,24 @@ public struct SessionService: Sendable {
         let user: UserResponse
         /// True when this sign-in created the account (an SMS code or a social sign-in).
         var created: Bool?
+
+        /// What `JSONCoding.encoder` would write (keys sorted), written directly: the answer to
+        /// every sign-in and refresh.
+        var json: JSONObjectWriter {
+            var json = JSONObjectWriter()
+            json.member("access", access)
+            if let created { json.member("created", created) }
+            json.member("expires_in", expires_in)
+            json.member("refresh", refresh)
+            json.member("refresh_expires_in", refresh_expires_in)
+            json.member("token_type", token_type)
+            json.member("user", object: user.write)
+            return json
+        }
+
+        func response(from request: Request, context: some RequestContext) throws -> Response {
+            json.response
+        }
     }
 
     /// Opens a session for `user` inside the caller's transaction.

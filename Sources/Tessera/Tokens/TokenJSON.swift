@@ -1,9 +1,10 @@
 import Foundation
 import JWTKit
 
-/// The JSON of what Tessera signs, written directly: every login and refresh signs two tokens, and
-/// Foundation's `JSONEncoder` for their claims and headers was 8% of a refresh's CPU. Anything else
-/// (a header with more than string fields, another payload) goes to JWTKit's own encoder.
+/// The JSON of what Tessera signs, written directly (`JSONObjectWriter`): every login and refresh signs two
+/// tokens, and Foundation's `JSONEncoder` for their claims and headers was 8% of a refresh's CPU.
+/// Anything else (a header with more than string fields, another payload) goes to JWTKit's own
+/// encoder.
 struct TokenJSON: JWTJSONEncoder {
     private let fallback: any JWTJSONEncoder = .defaultForJWT
 
@@ -15,56 +16,29 @@ struct TokenJSON: JWTJSONEncoder {
 
     /// A header of string fields (`alg`, `typ`, `kid`), keys sorted so one key writes one text.
     private static func object(_ fields: [String: JWTHeaderField]) -> String? {
-        var json = "{"
+        var json = JSONObjectWriter()
         for (name, field) in fields.sorted(by: { $0.key < $1.key }) {
             guard case .string(let value) = field else { return nil }
-            if json.utf8.count > 1 { json += "," }
-            append(name, to: &json)
-            json += ":"
-            append(value, to: &json)
+            json.member(name, value)
         }
-        return json + "}"
-    }
-
-    /// `text` as a JSON string: quotes, backslashes and control characters escaped.
-    static func append(_ text: String, to json: inout String) {
-        json += "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": json += "\\\""
-            case "\\": json += "\\\\"
-            case "\n": json += "\\n"
-            case "\r": json += "\\r"
-            case "\t": json += "\\t"
-            case _ where scalar.value < 0x20:
-                json += "\\u00" + String(scalar.value >> 4, radix: 16) + String(scalar.value & 0xF, radix: 16)
-            default: json.unicodeScalars.append(scalar)
-            }
-        }
-        json += "\""
+        return json.closed
     }
 }
 
 extension TokenClaims {
     /// The claims as a JSON object, in the order they are declared.
     var json: String {
-        var json = "{"
-        for (name, value) in [("iss", iss), ("aud", aud), ("sub", sub), ("user_id", user_id), ("sid", sid), ("jti", jti)] {
-            if json.utf8.count > 1 { json += "," }
-            TokenJSON.append(name, to: &json)
-            json += ":"
-            TokenJSON.append(value, to: &json)
-        }
-        json += ",\"iat\":\(iat),\"exp\":\(exp),\"token_type\":"
-        TokenJSON.append(token_type.rawValue, to: &json)
-        if let roles {
-            json += ",\"roles\":["
-            for (index, role) in roles.enumerated() {
-                if index > 0 { json += "," }
-                TokenJSON.append(role, to: &json)
-            }
-            json += "]"
-        }
-        return json + "}"
+        var json = JSONObjectWriter()
+        json.member("iss", iss)
+        json.member("aud", aud)
+        json.member("sub", sub)
+        json.member("user_id", user_id)
+        json.member("sid", sid)
+        json.member("jti", jti)
+        json.member("iat", iat)
+        json.member("exp", exp)
+        json.member("token_type", token_type.rawValue)
+        if let roles { json.member("roles", roles) }
+        return json.closed
     }
 }
