@@ -240,10 +240,20 @@ extension SignInTests {
             expectAPIError(
                 try await client.call(.post, "/api/v1/me/mfa/totp", token: owner.access), .conflict, "invalid_state", "enrolling again while on")
 
-            // A password sign-in now stops at the second step.
+            // A password sign-in now stops at the second step, and is not a sign-in yet.
+            @Sendable func lastLogin() async throws -> Date? {
+                try await app.tessera.database.read { db in
+                    try await db.raw("SELECT last_login FROM users WHERE email_key = 'mfa@example.com'")
+                        .first(decodingColumn: "last_login", as: Date?.self) ?? nil
+                }
+            }
+            try await app.tessera.database.write { db in
+                try await db.raw("UPDATE users SET last_login = NULL WHERE email_key = 'mfa@example.com'").run()
+            }
             let first = try await client.login("mfa@example.com", goodPassword)
             expectAPIError(first, .unauthorized, "mfa_required", "a password sign-in with two-factor on")
             #expect(first["access"] == nil)
+            #expect(try await lastLogin() == nil, "last_login moved before the second step")
             let mfaToken = try #require(first.string("mfa_token"))
             // The code just used to confirm does not work again (same time step).
             expectAPIError(
@@ -253,6 +263,7 @@ extension SignInTests {
             let next = Self.totp(secret, at: app.tessera.clock.now())
             let done = try await client.call(.post, "/api/v1/auth/token/mfa", json: ["mfa_token": mfaToken, "code": next])
             #expect(done.status == .ok && done.string("access") != nil, "\(done.text)")
+            #expect(try await lastLogin() != nil, "last_login did not move with the second step")
             expectAPIError(
                 try await client.call(.post, "/api/v1/auth/token/mfa", json: ["mfa_token": mfaToken, "code": next]), .unauthorized,
                 "token_not_valid", "a used mfa_token")

@@ -6,7 +6,8 @@ import SQLKit
 /// parses and plans such a statement once per connection and then only binds and runs it; a
 /// statement built with SQLKit is parsed and planned again every time, which was a third of
 /// PostgreSQL's CPU for a refresh. SQLite runs the same text. Parameters are written `$1`, `$2`, …
-/// as PostgreSQL spells them (SQLite gets `?1`, `?2`, …: the same numbered parameters).
+/// as PostgreSQL spells them (SQLite gets `?1`, `?2`, …: the same numbered parameters); the text
+/// holds no other `$`.
 protocol FixedStatement {
     static var sql: String { get }
 }

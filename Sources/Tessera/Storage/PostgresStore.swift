@@ -79,9 +79,14 @@ final class PostgresStore: Database {
         }
         lease.whenExpired { task.cancel() }
         do {
-            return try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
-        } catch where lease.expired {
-            throw DatabaseUnavailable(reason: "no connection within \(connectionWait)")
+            return try await withTaskCancellationHandler {
+                try await task.value
+            } onCancel: {
+                task.cancel()
+            }
+        } catch {
+            if lease.expired { throw DatabaseUnavailable(reason: "no connection within \(connectionWait)") }
+            throw error
         }
     }
 
