@@ -351,6 +351,29 @@ struct TokenSecurityTests {
         #expect(object["x5c"] as? [String] == ["a"])
     }
 
+    @Test(
+        "every algorithm signs the JSON Tessera writes itself: claims in order, slashes unescaped, header keys sorted",
+        arguments: TestDatabase.once, ["ES256", "EdDSA", "HS256"])
+    func signedJSONIsTokenJSON(_ database: TestDatabase, _ algorithm: String) async throws {
+        var settings = ["JWT_ALG": algorithm, "ISSUER": "https://auth.example.test/tessera"]
+        if algorithm == "HS256" { settings["JWT_SECRET"] = "a-test-only-hs256-secret-of-more-than-32-bytes" }
+        let app = try await TestApp.make(database, settings)
+        try await app.run { client in
+            let registered = try await client.register(["email": "json@example.com", "password": goodPassword])
+            #expect(registered.status == .created)
+            for token in [registered.string("access"), registered.string("refresh")] {
+                let parts = try #require(JWTParts(token))
+                let payload = try #require(Base64URL.decode(parts.payloadSegment))
+                let claims = try JSONDecoder().decode(TokenClaims.self, from: payload)
+                // Foundation's encoder, which JWTKit falls back to, writes `https:\/\/`.
+                #expect(String(decoding: payload, as: UTF8.self) == claims.json)
+                let header = String(decoding: try #require(Base64URL.decode(parts.headerSegment)), as: UTF8.self)
+                let kid = try #require(parts.header["kid"] as? String)
+                #expect(header == #"{"alg":"\#(algorithm)","kid":"\#(kid)","typ":"JWT"}"#)
+            }
+        }
+    }
+
     // MARK: Issuer, audience and algorithm are the deployment's own
 
     @Test("tokens for another audience or issuer are refused by an app sharing the database and keys", arguments: TestDatabase.all)

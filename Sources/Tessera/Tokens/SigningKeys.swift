@@ -180,8 +180,8 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
     private static func loadKeys(algorithm: Settings.JWTAlgorithm, secret: String?, database: any Database) async throws -> Loaded {
         if algorithm == .hs256, let secret {
             let kid = "hs-" + SHA256.hash(data: Data(secret.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
-            let collection = JWTKeyCollection(defaultJWTSerializer: DefaultJWTSerializer(jsonEncoder: TokenJSON()))
-            await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
+            let collection = JWTKeyCollection()
+            await collection.add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid), serializer: serializer)
             return Loaded(collection: collection, activeKid: kid, kids: [kid], jwks: ["keys": []])
         }
         var rows = try await storedKeys(algorithm, database: database)
@@ -190,7 +190,7 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
             rows = try await storedKeys(algorithm, database: database)
         }
         guard let newest = rows.first else { throw JWTError.generic(identifier: "keys", reason: "no signing key could be stored") }
-        let collection = JWTKeyCollection(defaultJWTSerializer: DefaultJWTSerializer(jsonEncoder: TokenJSON()))
+        let collection = JWTKeyCollection()
         var published: [JSON] = []
         for (kid, material) in rows {
             published.append(try await add(algorithm, kid: kid, material: material, to: collection))
@@ -238,18 +238,22 @@ public final class SigningKeys: ChangeFollower, Service, Sendable {
         return String(kid)
     }
 
+    /// How every key writes what it signs. JWTKit gives each key the serializer passed with it (a
+    /// collection's default only reaches keys added as JWKs), so each `add` names it.
+    private static let serializer = DefaultJWTSerializer(jsonEncoder: TokenJSON())
+
     /// Adds one stored key to `collection`; returns its public JWK.
     private static func add(_ algorithm: Settings.JWTAlgorithm, kid: String, material: String, to collection: JWTKeyCollection) async throws -> JSON {
         switch algorithm {
         case .es256:
             let key = try ES256PrivateKey(pem: material)
-            await collection.add(ecdsa: key, kid: JWKIdentifier(string: kid))
+            await collection.add(ecdsa: key, kid: JWKIdentifier(string: kid), serializer: serializer)
             guard let (x, y) = key.parameters else { throw JWTError.generic(identifier: "ES256", reason: "no public parameters") }
             return ["kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": .string(kid), "x": .string(x), "y": .string(y)]
         case .eddsa:
             guard let raw = Data(base64Encoded: material) else { throw JWTError.generic(identifier: "EdDSA", reason: "bad key") }
             let backing = try Curve25519.Signing.PrivateKey(rawRepresentation: raw)
-            await collection.add(eddsa: EdDSA.PrivateKey(backing: backing), kid: JWKIdentifier(string: kid))
+            await collection.add(eddsa: EdDSA.PrivateKey(backing: backing), kid: JWKIdentifier(string: kid), serializer: serializer)
             let x = backing.publicKey.rawRepresentation.base64URLEncoded
             return ["kty": "OKP", "crv": "Ed25519", "alg": "EdDSA", "use": "sig", "kid": .string(kid), "x": .string(x)]
         case .hs256:
