@@ -239,7 +239,7 @@ struct BalanceTests {
             _ = try await client.change(["action": "convert", "value_type": "real", "value": 10], carl)
             let hasBinary = FileManager.default.isExecutableFile(atPath: binary)
             if hasBinary {
-                let (status, output) = try runVerify(url)
+                let (status, output) = try await runVerify(url)
                 #expect(status == 0 && output.contains("1 balances checked against the ledger, 0 differ"), "\(output)")
             }
             try await app.tessera.database.transaction { db in try await db.raw("UPDATE balances SET virtual_minor = virtual_minor + 1").run() }
@@ -248,7 +248,7 @@ struct BalanceTests {
                 try await app.tessera.database.transaction { db in try await db.raw("UPDATE balances SET real_minor = -1").run() }
             }
             if hasBinary {
-                let (status, output) = try runVerify(url)
+                let (status, output) = try await runVerify(url)
                 #expect(status == 1 && output.contains("MISMATCH") && output.contains("1 differ"), "\(output)")
             }
         }
@@ -276,20 +276,11 @@ struct BalanceTests {
         .appendingPathComponent(".build/debug/tessera").path
 
     /// `tessera balances verify` on `url`: its exit status and what it printed.
-    private func runVerify(_ url: String) throws -> (Int32, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["balances", "verify"]
+    private func runVerify(_ url: String) async throws -> (Int32, String) {
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TESSERA_") }
         environment["TESSERA_DATABASE_URL"] = url
-        process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let run = try await ChildProcess.run([binary, "balances", "verify"], environment: environment)
+        return (run.status, run.output + run.errors)
     }
 }
 

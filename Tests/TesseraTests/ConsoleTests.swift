@@ -131,20 +131,11 @@ struct ConsoleTests {
     static func browse(_ arguments: [String]) async throws -> [String: Any] {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
             "console_browser.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         var arguments = ["python3", script.path] + arguments
         if let folder = ProcessInfo.processInfo.environment["TESSERA_CONSOLE_SCREENSHOTS"] { arguments += ["--screenshots", folder] }
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        try process.run()
-        // Polled rather than waited on: the server under test answers on the same threads.
-        let deadline = Date().addingTimeInterval(300)
-        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        if process.isRunning { process.terminate() }
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let line = text.split(separator: "\n").last.map(String.init) ?? ""
+        let run = try await ChildProcess.run(arguments, timeout: 300)
+        let text = run.output + run.errors
+        let line = run.output.split(separator: "\n").last.map(String.init) ?? ""
         return (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any] ?? ["ok": false, "output": text]
     }
 }

@@ -12,15 +12,18 @@ import Testing
 struct DatabaseOutageTests {
     @Test("PostgreSQL stopped: 503 within seconds, /health stays up; started again: service resumes without a restart")
     func postgresStopsAndComesBack() async throws {
-        let cluster = try PostgresCluster()
-        try cluster.start()
-        defer { cluster.remove() }
+        try await PostgresCluster.with { cluster in
+            try await outage(cluster)
+        }
+    }
+
+    private func outage(_ cluster: PostgresCluster) async throws {
         let app = try await TestApp.make(.postgres, ["DATABASE_TIMEOUT": "3s"], url: cluster.url)
         try await app.run { client in
             let pair = try await client.signUp("outage@example.com")
             #expect(try await client.call(.get, "/ready").status == .ok)
 
-            try cluster.stop()
+            try await cluster.stop()
             let health = try await within(.seconds(10), "health while down") { try await client.call(.get, "/health") }
             #expect(health.status == .ok)
             let ready = try await within(.seconds(10), "ready while down") { try await client.call(.get, "/ready") }
@@ -36,7 +39,7 @@ struct DatabaseOutageTests {
             }
             expectAPIError(register, .serviceUnavailable, "database_unavailable", "register while down")
 
-            try cluster.start()
+            try await cluster.start()
             try await eventually("ready once the database is back", timeout: .seconds(60)) {
                 try await client.call(.get, "/ready").status == .ok
             }
@@ -73,40 +76,33 @@ struct PostgresCluster {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-pg-\(UUID().uuidString.prefix(8))").path
     let port: Int
 
-    init() throws {
-        port = try Self.freePort()
+    /// Runs `body` with a started cluster of its own, removed afterwards whatever happens.
+    static func with<R>(_ body: (PostgresCluster) async throws -> R) async throws -> R {
+        let cluster = PostgresCluster(port: try unusedLoopbackPort())
+        try await cluster.script(["start", cluster.directory, String(cluster.port)])
+        do {
+            let result = try await body(cluster)
+            try? await cluster.script(["remove", cluster.directory])
+            return result
+        } catch {
+            try? await cluster.script(["remove", cluster.directory])
+            throw error
+        }
     }
 
     var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }
 
-    func start() throws { try Self.script(["start", directory, String(port)]) }
-    func stop() throws { try Self.script(["stop", directory]) }
-    func remove() { try? Self.script(["remove", directory]) }
+    func start() async throws { try await script(["start", directory, String(port)]) }
+    func stop() async throws { try await script(["stop", directory]) }
 
     private static let scriptPath = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("pg_cluster.sh").path
 
-    private static func script(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/bash")
-        process.arguments = [scriptPath] + arguments
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
-            throw CocoaError(.executableLoad, userInfo: [NSLocalizedDescriptionKey: "pg_cluster.sh \(arguments.joined(separator: " ")) failed"])
+    private func script(_ arguments: [String]) async throws {
+        let run = try await ChildProcess.run(["bash", Self.scriptPath] + arguments)
+        guard run.status == 0 else {
+            throw CocoaError(
+                .executableLoad, userInfo: [NSLocalizedDescriptionKey: "pg_cluster.sh \(arguments.joined(separator: " ")) failed: \(run.errors)"])
         }
-    }
-
-    private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -69,7 +69,7 @@ struct DeploymentTests {
         try #require(FileManager.default.isExecutableFile(atPath: Self.nginx), "scripts/test installs nginx (Debian's nginx-light)")
         let app = try await TestApp.make(.sqlite, ["TRUSTED_PROXIES": "127.0.0.1"])
         try await app.run(.live) { client in
-            let certificate = try TestCertificate()
+            let certificate = try await TestCertificate()
             let (httpPort, httpsPort) = (try unusedLoopbackPort(), try unusedLoopbackPort())
             let nginx = try Nginx(tesseraPort: try #require(client.port), httpPort: httpPort, httpsPort: httpsPort, certificate: certificate)
             defer { nginx.stop() }

@@ -21,25 +21,12 @@ struct DjangoMoveTests {
     }
 
     /// Runs the fixture script with `arguments`; its JSON.
-    static func fixture(_ arguments: [String]) throws -> Fixture {
+    static func fixture(_ arguments: [String]) async throws -> Fixture {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent(
             "django_fixture.py")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", script.path] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problems = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw SinkError(
-                description:
-                    "django_fixture.py failed (pip install -r ../shared/peers/django_seed/requirements.txt?): \(String(decoding: problems, as: UTF8.self))"
-            )
+        let run = try await ChildProcess.run(["python3", script.path] + arguments)
+        guard run.status == 0, let json = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any] else {
+            throw SinkError(description: "django_fixture.py failed (pip install -r ../shared/peers/django_seed/requirements.txt?): \(run.errors)")
         }
         return Fixture(
             ids: json["ids"] as? [String: Int] ?? [:], password: json["password"] as? String ?? "",
@@ -68,7 +55,7 @@ struct DjangoMoveTests {
     func fromSQLite(_ database: TestDatabase) async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("django-\(UUID().uuidString).sqlite3").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let django = try Self.fixture(["--sqlite", path])
+        let django = try await Self.fixture(["--sqlite", path])
         let app = try await TestApp.make(database, ["DJANGO_SECRET_KEY": Self.djangoKey])
         try await app.run { client in
             let report = try await Self.importUsers(app, from: path)
@@ -144,7 +131,7 @@ struct DjangoMoveTests {
     func appMoves(_ database: TestDatabase) async throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("django-\(UUID().uuidString).sqlite3").path
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let django = try Self.fixture(["--sqlite", path])
+        let django = try await Self.fixture(["--sqlite", path])
         let app = try await TestApp.make(database, ["DJANGO_SECRET_KEY": Self.djangoKey])
         try await app.run(.live) { client in
             _ = try await Self.importUsers(app, from: path)
@@ -157,15 +144,12 @@ struct DjangoMoveTests {
             #expect(moved.refresh != django.tokens["refresh"] && JOSEHeader.of(moved.access)?.kid != nil, "a Tessera pair now")
 
             // Until the switch, Django is the source: disabled there and imported again, she is out at once.
-            let update = Process()
-            update.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            update.arguments = [
+            let update = try await ChildProcess.run([
                 "python3", "-c",
                 "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE accounts_user SET is_active = 0 WHERE username = 'alice'\"); c.commit()",
                 path,
-            ]
-            try update.run()
-            update.waitUntilExit()
+            ])
+            try #require(update.status == 0, "\(update.errors)")
             #expect(try await Self.importUsers(app, from: path).updated == 4)
             await #expect(throws: TesseraError.signedOut) { try await api.me() }
         }
@@ -176,7 +160,7 @@ struct DjangoMoveTests {
         let server = try #require(TestDatabase.postgresURL, "scripts/test provides PostgreSQL")
         var url = try #require(URLComponents(string: server))
         url.path = "/django_\(UUID().uuidString.prefix(8).lowercased())"
-        let django = try Self.fixture(["--postgres", try #require(url.string)])
+        let django = try await Self.fixture(["--postgres", try #require(url.string)])
         let app = try await TestApp.make(database)
         let source = try #require(url.string)
         try await app.run { client in

@@ -434,7 +434,7 @@ struct SigningKeyTests {
 struct SecretsAtRestTests {
     @Test("a delivered message's body (which holds a live link) is not kept", arguments: TestDatabase.all)
     func deliveredBodyDropped(_ database: TestDatabase) async throws {
-        let sink = try SMTPSink()
+        let sink = try await SMTPSink()
         defer { sink.stop() }
         let app = try await TestApp.make(database, ["SMTP_URL": "smtp://127.0.0.1:\(sink.port)?starttls=never"])
         try await app.run { client in
@@ -481,7 +481,7 @@ struct HousekeepingTests {
         "expired windows, failures, one-time tokens, ended sessions and delivered mail are pruned; what still matters stays",
         arguments: TestDatabase.all)
     func prune(_ database: TestDatabase) async throws {
-        let sink = try SMTPSink()
+        let sink = try await SMTPSink()
         defer { sink.stop() }
         let app = try await TestApp.make(database, ["RATE_LIMITS": "on", "SMTP_URL": "smtp://127.0.0.1:\(sink.port)?starttls=never"])
         try await app.run { client in

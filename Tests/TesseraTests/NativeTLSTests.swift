@@ -42,7 +42,7 @@ struct NativeTLSTests {
 
     @Test("HTTPS with HTTP/2 by ALPN (HTTP/1.1 for clients that ask), HSTS, and a renewed certificate used without a restart")
     func servesAndReloads() async throws {
-        let (served, renewed) = (try TestCertificate(), try TestCertificate())
+        let (served, renewed) = (try await TestCertificate(), try await TestCertificate())
         let app = try await TestApp.make(.sqlite, ["TLS_CERT": served.certPath, "TLS_KEY": served.keyPath])
         try await app.run(.live) { client in
             let port = try #require(client.port)
@@ -69,7 +69,7 @@ struct NativeTLSTests {
 
     @Test("a pair reached through symbolic links, as a mounted secret is, is followed when the links swap")
     func followsLinks() async throws {
-        let (first, second) = (try TestCertificate(), try TestCertificate())
+        let (first, second) = (try await TestCertificate(), try await TestCertificate())
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("tls-links-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -92,7 +92,7 @@ struct NativeTLSTests {
 
     @Test("TLS settings: both files or neither, readable, and a key that belongs to the certificate")
     func refusesBadFiles() async throws {
-        let (one, other) = (try TestCertificate(), try TestCertificate())
+        let (one, other) = (try await TestCertificate(), try await TestCertificate())
         #expect(throws: SettingsError.self) { try Settings(["TLS_CERT": one.certPath]) }
         #expect(throws: SettingsError.self) { try Settings(["TLS_KEY": one.keyPath]) }
         for (certificate, key) in [(one.certPath, other.keyPath), (one.certPath, "/nonexistent/key.pem"), (one.keyPath, one.keyPath)] {

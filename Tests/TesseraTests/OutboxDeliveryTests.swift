@@ -29,7 +29,7 @@ struct OutboxDeliveryTests {
 
     @Test("approval: accept and reject each reach the user over SMTP, the reason included", arguments: TestDatabase.all)
     func approvalDecisionsAreMailed(_ database: TestDatabase) async throws {
-        let sink = try SMTPSink()
+        let sink = try await SMTPSink()
         defer { sink.stop() }
         let app = try await TestApp.make(database, Self.settings(smtpPort: sink.port, ["REGISTRATION": "approval"]))
         try await app.run { client in
@@ -115,7 +115,7 @@ struct OutboxDeliveryTests {
 
     @Test("password reset: the mailed link carries a token that sets the new password", arguments: TestDatabase.all)
     func passwordResetOverSMTP(_ database: TestDatabase) async throws {
-        let sink = try SMTPSink()
+        let sink = try await SMTPSink()
         defer { sink.stop() }
         let app = try await TestApp.make(database, Self.settings(smtpPort: sink.port))
         try await app.run { client in
@@ -181,7 +181,7 @@ struct OutboxDeliveryTests {
             #expect(try await onlyRow(app).attempts == 1)
 
             // The server comes back on the same port; still nothing until the back-off is over.
-            let sink = try SMTPSink("--port", "\(port)")
+            let sink = try await SMTPSink("--port", "\(port)")
             defer { sink.stop() }
             #expect(sink.port == port)
             #expect(try await app.tessera.outbox.deliverDue() == 0)
@@ -231,7 +231,7 @@ struct OutboxDeliveryTests {
 
         // Instance B starts on the same database once the back-off has passed, with a working server.
         shared.clock.advance(by: OutboxWorker.backoff(afterAttempt: 1) + 1)
-        let sink = try SMTPSink()
+        let sink = try await SMTPSink()
         defer { sink.stop() }
         let b = try await shared.app(Self.settings(smtpPort: sink.port))
         try await b.run { client in
@@ -260,7 +260,7 @@ struct OutboxDeliveryTests {
 
     @Test("a permanent rejection fails the mail after one attempt, others still go out", arguments: TestDatabase.all)
     func permanentRejectionIsNotRetried(_ database: TestDatabase) async throws {
-        let sink = try SMTPSink("--reject", "frank@example.org")
+        let sink = try await SMTPSink("--reject", "frank@example.org")
         defer { sink.stop() }
         let app = try await TestApp.make(database, Self.settings(smtpPort: sink.port))
         try await app.run { client in

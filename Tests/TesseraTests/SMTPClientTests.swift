@@ -28,7 +28,7 @@ struct SMTPClientTests {
 
     @Test("plain SMTP on loopback delivers a well-formed message")
     func plainLoopback() async throws {
-        let sink = try SMTPSink()
+        let sink = try await SMTPSink()
         defer { sink.stop() }
         let client = SMTPClient(configuration: .init(host: "127.0.0.1", port: sink.port, security: .plain))
         try await client.send(Self.message)
@@ -43,8 +43,8 @@ struct SMTPClientTests {
 
     @Test("STARTTLS with AUTH PLAIN, settings from a URL with a percent-encoded password")
     func startTLSWithAuthPlain() async throws {
-        let certificate = try TestCertificate()
-        let sink = try SMTPSink(
+        let certificate = try await TestCertificate()
+        let sink = try await SMTPSink(
             "--tls-cert", certificate.certPath, "--tls-key", certificate.keyPath,
             "--require-starttls", "--auth", "mailer:s3cr@t:pw", "--auth-mechanisms", "PLAIN"
         )
@@ -63,8 +63,8 @@ struct SMTPClientTests {
 
     @Test("STARTTLS with AUTH LOGIN when the server offers only LOGIN")
     func startTLSWithAuthLogin() async throws {
-        let certificate = try TestCertificate()
-        let sink = try SMTPSink(
+        let certificate = try await TestCertificate()
+        let sink = try await SMTPSink(
             "--tls-cert", certificate.certPath, "--tls-key", certificate.keyPath,
             "--require-starttls", "--auth", "mailer:pw", "--auth-mechanisms", "LOGIN"
         )
@@ -84,8 +84,8 @@ struct SMTPClientTests {
 
     @Test("smtp:// without parameters upgrades with STARTTLS when offered")
     func opportunisticStartTLS() async throws {
-        let certificate = try TestCertificate()
-        let sink = try SMTPSink("--tls-cert", certificate.certPath, "--tls-key", certificate.keyPath)
+        let certificate = try await TestCertificate()
+        let sink = try await SMTPSink("--tls-cert", certificate.certPath, "--tls-key", certificate.keyPath)
         defer { sink.stop() }
         var configuration = try #require(SMTPConfiguration(url: "smtp://127.0.0.1:\(sink.port)"))
         #expect(configuration.security == .startTLSIfAvailable)
@@ -96,8 +96,8 @@ struct SMTPClientTests {
 
     @Test("implicit TLS (smtps) with AUTH PLAIN")
     func implicitTLS() async throws {
-        let certificate = try TestCertificate()
-        let sink = try SMTPSink(
+        let certificate = try await TestCertificate()
+        let sink = try await SMTPSink(
             "--tls-cert", certificate.certPath, "--tls-key", certificate.keyPath, "--implicit-tls",
             "--auth", "mailer:pw"
         )
@@ -113,7 +113,7 @@ struct SMTPClientTests {
 
     @Test("credentials may go unencrypted to a loopback server")
     func authOverPlainLoopback() async throws {
-        let sink = try SMTPSink("--auth", "mailer:pw", "--auth-without-tls")
+        let sink = try await SMTPSink("--auth", "mailer:pw", "--auth-without-tls")
         defer { sink.stop() }
         let client = SMTPClient(
             configuration: .init(host: "127.0.0.1", port: sink.port, security: .plain, username: "mailer", password: "pw")
@@ -124,7 +124,7 @@ struct SMTPClientTests {
 
     @Test("lines starting with a dot survive the DATA transparency procedure")
     func dotStuffingEndToEnd() async throws {
-        let sink = try SMTPSink()
+        let sink = try await SMTPSink()
         defer { sink.stop() }
         let payload = "Subject: dots\r\n\r\n.\r\n..\r\n.hidden\r\nnot.a.dot\r\n\r\n. \r\nend\r\n"
         let client = SMTPClient(configuration: .init(host: "127.0.0.1", port: sink.port, security: .plain))
@@ -136,8 +136,8 @@ struct SMTPClientTests {
 
     @Test("a wrong password is a permanent 535")
     func wrongPassword() async throws {
-        let certificate = try TestCertificate()
-        let sink = try SMTPSink(
+        let certificate = try await TestCertificate()
+        let sink = try await SMTPSink(
             "--tls-cert", certificate.certPath, "--tls-key", certificate.keyPath, "--require-starttls",
             "--auth", "mailer:right"
         )
@@ -157,7 +157,7 @@ struct SMTPClientTests {
 
     @Test("a rejected recipient is a permanent 550")
     func rejectedRecipient() async throws {
-        let sink = try SMTPSink("--reject", "ann@example.org")
+        let sink = try await SMTPSink("--reject", "ann@example.org")
         defer { sink.stop() }
         let client = SMTPClient(configuration: .init(host: "127.0.0.1", port: sink.port, security: .plain))
         let error = try await #require(throws: SMTPError.self) { try await client.send(Self.message) }
@@ -169,8 +169,8 @@ struct SMTPClientTests {
 
     @Test("a certificate the client does not trust fails the delivery, temporarily")
     func untrustedCertificate() async throws {
-        let certificate = try TestCertificate()
-        let sink = try SMTPSink("--tls-cert", certificate.certPath, "--tls-key", certificate.keyPath, "--require-starttls")
+        let certificate = try await TestCertificate()
+        let sink = try await SMTPSink("--tls-cert", certificate.certPath, "--tls-key", certificate.keyPath, "--require-starttls")
         defer { sink.stop() }
         let client = SMTPClient(configuration: .init(host: "127.0.0.1", port: sink.port, security: .startTLS))
         let error = try await #require(throws: SMTPError.self) { try await client.send(Self.message) }
@@ -181,7 +181,7 @@ struct SMTPClientTests {
 
     @Test("STARTTLS required but not offered")
     func startTLSNotOffered() async throws {
-        let sink = try SMTPSink()
+        let sink = try await SMTPSink()
         defer { sink.stop() }
         let configuration = try #require(SMTPConfiguration(url: "smtp://127.0.0.1:\(sink.port)?starttls=require"))
         let error = try await #require(throws: SMTPError.self) {
@@ -193,7 +193,7 @@ struct SMTPClientTests {
 
     @Test("nothing listening: an error, not a hang")
     func serverDown() async throws {
-        let port = try freePort()
+        let port = try unusedLoopbackPort()
         let client = SMTPClient(
             configuration: .init(host: "127.0.0.1", port: port, security: .plain, timeout: .seconds(5))
         )
@@ -451,11 +451,11 @@ final class SMTPSink: Sendable {
     private let peer: PythonPeer
     var port: Int { peer.port }
 
-    init(_ arguments: String...) throws {
+    init(_ arguments: String...) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-sink-\(UUID().uuidString)")
         let maildir = directory.appendingPathComponent("mail")
         try FileManager.default.createDirectory(at: maildir, withIntermediateDirectories: true)
-        peer = try PythonPeer(
+        peer = try await PythonPeer(
             script: "smtp_sink.py", arguments: ["--maildir", maildir.path] + arguments, stderr: directory.appendingPathComponent("stderr.txt"),
             hint: "pip install aiosmtpd?")
     }
@@ -497,23 +497,17 @@ struct TestCertificate {
     let keyPath: String
     let pem: String
 
-    init() throws {
+    init() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("smtp-cert-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         certPath = directory.appendingPathComponent("cert.pem").path
         keyPath = directory.appendingPathComponent("key.pem").path
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
+        let run = try await ChildProcess.run([
             "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
             "-keyout", keyPath, "-out", certPath, "-days", "1", "-subj", "/CN=localhost",
             "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw SinkError(description: "openssl req failed") }
+        ])
+        guard run.status == 0 else { throw SinkError(description: "openssl req failed: \(run.errors)") }
         pem = try String(contentsOfFile: certPath, encoding: .utf8)
     }
 }
@@ -587,11 +581,4 @@ final class ScriptedServer: Sendable {
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: text + "\r\n")), promise: nil)
         }
     }
-}
-
-private func freePort() throws -> Int {
-    let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
-    let port = channel.localAddress!.port!
-    try channel.close().wait()
-    return port
 }

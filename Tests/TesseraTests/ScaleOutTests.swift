@@ -80,7 +80,7 @@ struct ScaleOutTests {
     @Test("rate limits and lockouts count across instances; each text is sent once while all three deliver")
     func sharedCountsAndOutbox() async throws {
         try #require(TestDatabase.postgresURL != nil, "scripts/test provides PostgreSQL")
-        let peers = try SignInPeers()
+        let peers = try await SignInPeers()
         defer { peers.stop() }
         var settings = peers.settings
         settings["RATE_LIMITS"] = "on"

@@ -175,34 +175,20 @@ struct SettingsTests {
     @Test(
         "the binary stops on a bad value with one line naming it",
         .enabled(if: FileManager.default.isExecutableFile(atPath: binary), "no built binary at .build/debug/tessera; run swift build first"))
-    func binaryRefusesBadPort() throws {
+    func binaryRefusesBadPort() async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("tessera-settings-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
 
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = []
-        process.currentDirectoryURL = directory
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("TESSERA_") }
         environment["TESSERA_PORT"] = "abc"
         environment["TESSERA_DATABASE_URL"] = "sqlite::memory:"
-        process.environment = environment
-        let stderr = Pipe()
-        let stdout = Pipe()
-        process.standardError = stderr
-        process.standardOutput = stdout
-        try process.run()
-        // Should it start serving after all, stop it rather than hang the suite.
-        let watchdog = DispatchWorkItem { if process.isRunning { process.terminate() } }
-        DispatchQueue.global().asyncAfter(deadline: .now() + 30, execute: watchdog)
-        let errorText = String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        _ = stdout.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        watchdog.cancel()
+        // Should it start serving after all, it is stopped (a signal, not an exit) rather than hang the suite.
+        let run = try await ChildProcess.run([Self.binary], environment: environment, directory: directory, timeout: 30)
+        let errorText = run.errors
 
-        #expect(process.terminationReason == .exit)
-        #expect(process.terminationStatus != 0)
+        #expect(run.reason == .exit)
+        #expect(run.status != 0)
         let lines = errorText.split(separator: "\n", omittingEmptySubsequences: true)
         #expect(lines.count == 1, "stderr: \(errorText)")
         #expect(lines.first?.contains("TESSERA_PORT") == true, "stderr: \(errorText)")

@@ -46,7 +46,7 @@ struct SignInTests {
         _ database: TestDatabase, _ extra: [String: String] = [:], _ mode: TestingSetup = .router,
         _ body: @Sendable (TestApp, SignInPeers, any TestClientProtocol) async throws -> Void
     ) async throws {
-        let peers = try SignInPeers()
+        let peers = try await SignInPeers()
         defer { peers.stop() }
         let app = try await TestApp.make(database, peers.settings.merging(extra) { $1 })
         try await app.run(mode) { client in try await body(app, peers, client) }

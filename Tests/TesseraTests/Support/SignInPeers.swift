@@ -13,10 +13,10 @@ final class SignInPeers: Sendable {
     static let vkClientID = "51234567"
     static let vkClientSecret = "vk-secret"
 
-    init() throws {
+    init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("signin-peers-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        peer = try PythonPeer(
+        peer = try await PythonPeer(
             script: "signin_peers.py", arguments: ["--vk-client-id", Self.vkClientID, "--vk-client-secret", Self.vkClientSecret],
             stderr: directory.appendingPathComponent("stderr.txt"), hint: "pip install cryptography?")
     }
