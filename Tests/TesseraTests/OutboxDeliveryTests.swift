@@ -388,7 +388,7 @@ private struct SharedDatabase {
                 logger.logLevel = .error
                 return logger
             }()
-        let tessera = try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, logger: logger)
+        let tessera = try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, hashing: TestApp.fastHashing, logger: logger)
         return TestApp(tessera: tessera, clock: clock)
     }
 }

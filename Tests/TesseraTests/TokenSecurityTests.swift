@@ -593,7 +593,10 @@ private func withAppsSharingOneDatabase(
         values["DATABASE_URL"] = url
         // Several instances on one database, on a loaded machine: waits for a writer may be long.
         values["DATABASE_TIMEOUT"] = values["DATABASE_TIMEOUT"] ?? "60s"
-        apps.append(TestApp(tessera: try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, logger: logger), clock: clock))
+        apps.append(
+            TestApp(
+                tessera: try await TesseraServer.make(
+                    settings: try Settings(values), clock: clock.clock, hashing: TestApp.fastHashing, logger: logger), clock: clock))
     }
     try await body(apps)
 }

@@ -40,7 +40,10 @@ public struct TesseraServer: Sendable {
     /// `/docs` and `/admin`.
     let pages: [PageFiles]
 
-    public static func make(settings: Settings, clock: WallClock = .system, logger: Logger) async throws -> TesseraServer {
+    /// `hashing` is the Argon2id cost of new hashes; anything but the default is for tests.
+    public static func make(
+        settings: Settings, clock: WallClock = .system, hashing: PasswordHasher.Parameters = .init(), logger: Logger
+    ) async throws -> TesseraServer {
         let server: HTTPServerBuilder =
             if let files = settings.server.tls {
                 try .http2Upgrade(tlsConfiguration: try CertificateFiles(files, logger: logger).configuration)
@@ -57,7 +60,7 @@ public struct TesseraServer: Sendable {
             cache: UserCache(database: database) { id in catalogue.drop { id.map($0.owners.contains) ?? true } })
         let audit = AuditLog(database: database, clock: clock)
         let limiter = RateLimiter(database: database, clock: clock, enabled: settings.abuse.rateLimits)
-        let hasher = PasswordHasher()
+        let hasher = PasswordHasher(parameters: hashing)
         let mail = AccountMail(outbox: Outbox(dialect: database.dialect, clock: clock), publicURL: settings.mail.publicURL)
         let revocations = Revocations(database: database, accessTTL: settings.tokens.accessTTL, clock: clock)
         let sessionStore = SessionStore(dialect: database.dialect, revocations: revocations)

@@ -24,8 +24,22 @@ struct TestApp {
     let tessera: TesseraServer
     let clock: TestClock
 
+    /// Argon2id at its lowest cost, for apps of tests that are not about the cost (Django's own
+    /// test runs swap in a fast hasher the same way). At the production cost the suite's thousands
+    /// of sign-ups queued on two hashing threads for up to 20 s when many tests started at once —
+    /// past the live test client's read timeout. `PasswordHasherTests` and the tests that pass
+    /// `hashing: .init()` hold the production cost to account.
+    static let fastHashing: PasswordHasher.Parameters = {
+        var parameters = PasswordHasher.Parameters()
+        parameters.memoryKiB = 64
+        parameters.iterations = 1
+        return parameters
+    }()
+
     /// `url` shares a database with another instance; by default each app gets a fresh one.
-    static func make(_ database: TestDatabase, _ settings: [String: String] = [:], url: String? = nil) async throws -> TestApp {
+    static func make(
+        _ database: TestDatabase, _ settings: [String: String] = [:], url: String? = nil, hashing: PasswordHasher.Parameters = fastHashing
+    ) async throws -> TestApp {
         var values = settings
         if let url { values["DATABASE_URL"] = url } else { values["DATABASE_URL"] = try await database.freshURL() }
         // Feature tests make bursts of logins from one address; the abuse-protection tests turn limits on.
@@ -38,7 +52,7 @@ struct TestApp {
         let clock = TestClock()
         var logger = Logger(label: "tessera-test")
         logger.logLevel = .error
-        let tessera = try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, logger: logger)
+        let tessera = try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, hashing: hashing, logger: logger)
         return TestApp(tessera: tessera, clock: clock)
     }
 
