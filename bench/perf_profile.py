@@ -13,6 +13,7 @@ pool, SQLite's thread pool) from /proc/<pid>/task.
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -103,6 +104,10 @@ def main():
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--top", type=int, default=45)
     a = ap.parse_args()
+    h.preflight()
+    if not a.no_perf and shutil.which("perf") is None:
+        h.log("installing perf")
+        subprocess.run("apt-get update -qq && apt-get install -y -qq linux-perf", shell=True, check=True)
     pb = h.bench_py()
     os.makedirs(h.STATE, exist_ok=True)
     os.makedirs(os.environ["BENCH_STATE"], exist_ok=True)
