@@ -64,19 +64,24 @@ final class TesseraProcess: Sendable {
         throw SinkError(description: "tessera serve did not get ready: \((try? String(contentsOf: log, encoding: .utf8)) ?? "")")
     }
 
-    /// Polls `/metrics` until the server counts `count` requests of `method` in progress (a minute
-    /// at most): the moment to signal for a test of what happens to requests in flight.
-    func waitForRequestsInFlight(atLeast count: Int, method: String) async throws {
-        let series = "http_server_active_requests{http_request_method=\"\(method)\"}"
+    /// Polls `/metrics` (a minute at most) until all of `count` sign-ins have reached the server,
+    /// answered or in progress, and some are still in progress: the moment to signal for a test of
+    /// what happens to requests in flight. Not sooner: a request still connecting when the server
+    /// stops listening is refused, rightly, and the test would blame the drain.
+    func waitForSignInsReceived(_ count: Int) async throws {
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline {
             let answer = try await HTTPClient.shared.execute(HTTPClientRequest(url: base + "/metrics"), timeout: .seconds(10))
-            let text = String(buffer: try await answer.body.collect(upTo: 1 << 22))
-            let value = text.split(separator: "\n").first { $0.hasPrefix(series) }.flatMap { Double($0.split(separator: " ").last ?? "") }
-            if let value, Int(value) >= count { return }
+            let lines = String(buffer: try await answer.body.collect(upTo: 1 << 22)).split(separator: "\n")
+            func value(_ series: String) -> Int {
+                lines.first { $0.hasPrefix(series) }.flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+            }
+            let inProgress = value("http_server_active_requests{http_request_method=\"POST\"}")
+            let answered = value("hb_requests{http_route=\"/api/v1/auth/token\",http_request_method=\"POST\",http_response_status_code=\"200\"}")
+            if inProgress > 0 && inProgress + answered >= count { return }
             try await Task.sleep(for: .milliseconds(5))
         }
-        throw SinkError(description: "never \(count) \(method) requests in flight")
+        throw SinkError(description: "never all \(count) sign-ins received with some in progress")
     }
 
     func signal(_ number: Int32) {
