@@ -79,15 +79,11 @@ struct PostgresCluster {
     /// Runs `body` with a started cluster of its own, removed afterwards whatever happens.
     static func with<R>(_ body: (PostgresCluster) async throws -> R) async throws -> R {
         let cluster = PostgresCluster(port: try unusedLoopbackPort())
-        try await cluster.script(["start", cluster.directory, String(cluster.port)])
-        do {
-            let result = try await body(cluster)
-            try? await cluster.script(["remove", cluster.directory])
-            return result
-        } catch {
-            try? await cluster.script(["remove", cluster.directory])
-            throw error
-        }
+        try await cluster.start()
+        let result: Result<R, any Error>
+        do { result = .success(try await body(cluster)) } catch { result = .failure(error) }
+        try? await cluster.script(["remove", cluster.directory])
+        return try result.get()
     }
 
     var url: String { "postgres://postgres@127.0.0.1:\(port)/postgres" }

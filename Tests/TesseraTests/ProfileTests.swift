@@ -288,7 +288,7 @@ struct ProfileTests {
 
     @Test("POST /api/v1/me/password", arguments: TestDatabase.all)
     func changePassword(_ database: TestDatabase) async throws {
-        let app = try await TestApp.make(database, hashing: .init())
+        let app = try await TestApp.make(database, hashing: nil)
         try await app.run { client in
             let ann = try await client.account(["email": "ann.lee@example.com", "username": "annlee", "password": goodPassword])
             let newPassword = "Fresh-Orbit-7319"

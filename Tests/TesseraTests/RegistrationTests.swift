@@ -366,7 +366,7 @@ struct RegistrationTests {
 
     @Test("the password is stored as an Argon2id PHC string, never plain", arguments: TestDatabase.all)
     func storedHash(_ database: TestDatabase) async throws {
-        let app = try await TestApp.make(database, hashing: .init())
+        let app = try await TestApp.make(database, hashing: nil)
         try await app.run { client in
             let reply = try await client.register(["email": "hash@example.com", "password": goodPassword])
             #expect(reply.status == .created)

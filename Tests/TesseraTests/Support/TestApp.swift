@@ -28,7 +28,7 @@ struct TestApp {
     /// test runs swap in a fast hasher the same way). At the production cost the suite's thousands
     /// of sign-ups queued on two hashing threads for up to 20 s when many tests started at once —
     /// past the live test client's read timeout. `PasswordHasherTests` and the tests that pass
-    /// `hashing: .init()` hold the production cost to account.
+    /// `hashing: nil` (the server's own cost, what the binary runs) hold the production cost to account.
     static let fastHashing: PasswordHasher.Parameters = {
         var parameters = PasswordHasher.Parameters()
         parameters.memoryKiB = 64
@@ -37,8 +37,9 @@ struct TestApp {
     }()
 
     /// `url` shares a database with another instance; by default each app gets a fresh one.
+    /// `hashing: nil` leaves the hashing cost to the server.
     static func make(
-        _ database: TestDatabase, _ settings: [String: String] = [:], url: String? = nil, hashing: PasswordHasher.Parameters = fastHashing
+        _ database: TestDatabase, _ settings: [String: String] = [:], url: String? = nil, hashing: PasswordHasher.Parameters? = fastHashing
     ) async throws -> TestApp {
         var values = settings
         if let url { values["DATABASE_URL"] = url } else { values["DATABASE_URL"] = try await database.freshURL() }
@@ -52,7 +53,12 @@ struct TestApp {
         let clock = TestClock()
         var logger = Logger(label: "tessera-test")
         logger.logLevel = .error
-        let tessera = try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, hashing: hashing, logger: logger)
+        let tessera =
+            if let hashing {
+                try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, hashing: hashing, logger: logger)
+            } else {
+                try await TesseraServer.make(settings: try Settings(values), clock: clock.clock, logger: logger)
+            }
         return TestApp(tessera: tessera, clock: clock)
     }
 
